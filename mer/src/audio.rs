@@ -1,0 +1,349 @@
+//! Audio in: channels -> mono -> 16 kHz -> peak-normalised samples.
+//!
+//! Everything here works on samples already in memory, so it runs unchanged in the browser
+//! (where Web Audio decodes the file) and natively (where [`decode`] does, behind the
+//! `decode` feature).
+
+use rubato::{FftFixedIn, Resampler};
+
+use crate::MerError;
+
+/// Decoded audio: one `Vec` per channel, all of the same length.
+#[derive(Debug, Clone)]
+pub struct Audio {
+    pub sample_rate: u32,
+    pub channels: Vec<Vec<f32>>,
+}
+
+impl Audio {
+    /// Number of frames (samples per channel).
+    pub fn frames(&self) -> usize {
+        self.channels.first().map_or(0, Vec::len)
+    }
+
+    /// Duration in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.frames() as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
+/// Mean of the channels (librosa's `to_mono`).
+pub fn to_mono(channels: &[Vec<f32>]) -> Vec<f32> {
+    match channels {
+        [] => Vec::new(),
+        [one] => one.clone(),
+        many => {
+            let n = many[0].len();
+            let scale = 1.0 / many.len() as f32;
+            (0..n)
+                .map(|i| many.iter().map(|c| c[i]).sum::<f32>() * scale)
+                .collect()
+        }
+    }
+}
+
+/// Resamples mono audio with rubato's synchronous FFT resampler (band-limited, anti-aliased).
+/// The output has `ceil(len * to / from)` samples and is aligned with the input (the
+/// resampler's delay is removed).
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, MerError> {
+    if from == to || samples.is_empty() {
+        return Ok(samples.to_vec());
+    }
+    if from == 0 {
+        return Err(MerError::Audio("sample rate is 0".into()));
+    }
+    let expected = (samples.len() as u64 * u64::from(to)).div_ceil(u64::from(from)) as usize;
+    let chunk = 4096;
+    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 2, 1)
+        .map_err(|e| MerError::Audio(format!("cannot resample {from} Hz -> {to} Hz: {e}")))?;
+    let delay = resampler.output_delay();
+    let mut out = Vec::with_capacity(expected + delay + chunk);
+    let mut pos = 0;
+    let err = |e: rubato::ResampleError| MerError::Audio(format!("resampling failed: {e}"));
+    while pos < samples.len() {
+        let need = resampler.input_frames_next();
+        let end = (pos + need).min(samples.len());
+        let block = if end - pos == need {
+            resampler
+                .process(&[&samples[pos..end]], None)
+                .map_err(err)?
+        } else {
+            resampler
+                .process_partial(Some(&[&samples[pos..end]]), None)
+                .map_err(err)?
+        };
+        out.extend_from_slice(&block[0]);
+        pos = end;
+    }
+    while out.len() < expected + delay {
+        let block = resampler
+            .process_partial::<&[f32]>(None, None)
+            .map_err(err)?;
+        out.extend_from_slice(&block[0]);
+    }
+    out.drain(..delay);
+    out.truncate(expected);
+    Ok(out)
+}
+
+/// Divides by the largest absolute sample (librosa's `util.normalize` with `norm=inf`).
+/// All-silent input is returned unchanged (all zeros) instead of dividing by zero; its
+/// log-mel spectrogram is then `ln(eps)` everywhere.
+pub fn peak_normalise(samples: &mut [f32]) {
+    let peak = samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if peak > 0.0 {
+        let inv = 1.0 / peak;
+        samples.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// The recipe's audio front end: mono, resampled to `target_rate`, peak-normalised.
+/// Non-finite samples (NaN, infinity) are refused.
+pub fn prepare(audio: &Audio, target_rate: u32) -> Result<Vec<f32>, MerError> {
+    if audio.channels.is_empty() || audio.frames() == 0 {
+        return Err(MerError::Audio("no audio samples".into()));
+    }
+    if audio.channels.iter().any(|c| c.len() != audio.frames()) {
+        return Err(MerError::Audio("channels have different lengths".into()));
+    }
+    if let Some(bad) = audio
+        .channels
+        .iter()
+        .flat_map(|c| c.iter())
+        .find(|x| !x.is_finite())
+    {
+        return Err(MerError::Audio(format!(
+            "audio contains a non-finite sample ({bad})"
+        )));
+    }
+    let mono = to_mono(&audio.channels);
+    let mut samples = resample(&mono, audio.sample_rate, target_rate)?;
+    peak_normalise(&mut samples);
+    Ok(samples)
+}
+
+#[cfg(feature = "decode")]
+pub use decode::decode;
+
+#[cfg(feature = "decode")]
+mod decode {
+    use std::io::Cursor;
+
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+    use symphonia::core::errors::Error as SymError;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+
+    use super::Audio;
+    use crate::MerError;
+
+    /// Decodes an audio file held in memory. WAV (8/16/24/32-bit integer, 32-bit float, any
+    /// channel count and rate, extra chunks) goes through hound; MP3, FLAC, OGG/Vorbis,
+    /// AAC/ALAC in MP4 and the WAV variants hound does not read go through symphonia.
+    /// `extension` (without the dot) is a hint for the container probe.
+    pub fn decode(bytes: &[u8], extension: Option<&str>) -> Result<Audio, MerError> {
+        if bytes.is_empty() {
+            return Err(MerError::Audio("empty file".into()));
+        }
+        if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
+            match decode_wav(bytes) {
+                Ok(audio) => return check(audio),
+                // Formats hound does not know (e.g. 64-bit float, A-law) may still decode.
+                Err(WavError::Unsupported) => {}
+                Err(WavError::Bad(msg)) => return Err(MerError::Audio(msg)),
+            }
+        }
+        decode_symphonia(bytes, extension).and_then(check)
+    }
+
+    fn check(audio: Audio) -> Result<Audio, MerError> {
+        if audio.frames() == 0 {
+            return Err(MerError::Audio("the file holds no audio samples".into()));
+        }
+        if audio.sample_rate == 0 {
+            return Err(MerError::Audio("the file gives a sample rate of 0".into()));
+        }
+        Ok(audio)
+    }
+
+    enum WavError {
+        Unsupported,
+        Bad(String),
+    }
+
+    fn decode_wav(bytes: &[u8]) -> Result<Audio, WavError> {
+        let reader = hound::WavReader::new(Cursor::new(bytes)).map_err(|e| match e {
+            hound::Error::Unsupported => WavError::Unsupported,
+            other => WavError::Bad(format!("not a valid WAV file: {other}")),
+        })?;
+        let spec = reader.spec();
+        let n_channels = usize::from(spec.channels.max(1));
+        let declared = reader.duration() as usize;
+        let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Float, 32) => collect(reader.into_samples::<f32>(), |x| x)?,
+            (hound::SampleFormat::Int, bits @ 1..=32) => {
+                let scale = 1.0 / (1u64 << (bits - 1)) as f32;
+                collect(reader.into_samples::<i32>(), |x| x as f32 * scale)?
+            }
+            _ => return Err(WavError::Unsupported),
+        };
+        let frames = interleaved.len() / n_channels;
+        if frames < declared {
+            return Err(WavError::Bad(format!(
+                "truncated WAV: header declares {declared} frames, the file holds {frames}"
+            )));
+        }
+        let mut channels = vec![Vec::with_capacity(frames); n_channels];
+        for frame in interleaved.chunks_exact(n_channels) {
+            for (c, x) in channels.iter_mut().zip(frame) {
+                c.push(*x);
+            }
+        }
+        Ok(Audio {
+            sample_rate: spec.sample_rate,
+            channels,
+        })
+    }
+
+    fn collect<S, I: Iterator<Item = hound::Result<S>>>(
+        samples: I,
+        f: impl Fn(S) -> f32,
+    ) -> Result<Vec<f32>, WavError> {
+        let mut out = Vec::new();
+        for s in samples {
+            match s {
+                Ok(x) => out.push(f(x)),
+                // A short last read means the data chunk ends early: counted by the caller.
+                Err(hound::Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    break;
+                }
+                Err(e) => return Err(WavError::Bad(format!("cannot read WAV samples: {e}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn decode_symphonia(bytes: &[u8], extension: Option<&str>) -> Result<Audio, MerError> {
+        let stream =
+            MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = extension {
+            hint.with_extension(ext);
+        }
+        let probed = symphonia::default::get_probe()
+            .format(
+                &hint,
+                stream,
+                &FormatOptions {
+                    enable_gapless: true,
+                    ..Default::default()
+                },
+                &MetadataOptions::default(),
+            )
+            .map_err(|e| match e {
+                SymError::Unsupported(_) => {
+                    MerError::Audio("not an audio file, or an unsupported format".into())
+                }
+                other => MerError::Audio(format!("cannot read the audio container: {other}")),
+            })?;
+        let mut format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| MerError::Audio("the file has no audio track".into()))?;
+        let track_id = track.id;
+        let declared_frames = track.codec_params.n_frames;
+        let mut decoder = symphonia::default::get_codecs()
+            .make(&track.codec_params, &DecoderOptions::default())
+            .map_err(|e| match e {
+                SymError::Unsupported(what) => {
+                    MerError::Audio(format!("unsupported audio codec ({what})"))
+                }
+                other => MerError::Audio(format!("cannot decode the audio track: {other}")),
+            })?;
+        let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
+        let mut channels: Vec<Vec<f32>> = Vec::new();
+        let mut buffer: Option<SampleBuffer<f32>> = None;
+        let mut decode_errors = 0usize;
+        let mut decoded_packets = 0usize;
+        loop {
+            let packet = match format.next_packet() {
+                Ok(p) => p,
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    break;
+                }
+                Err(SymError::ResetRequired) => break,
+                Err(e) => {
+                    return Err(MerError::Audio(format!("cannot read audio packets: {e}")));
+                }
+            };
+            if packet.track_id() != track_id {
+                continue;
+            }
+            let decoded = match decoder.decode(&packet) {
+                Ok(d) => d,
+                // A damaged packet: skip it like every player does, but count it.
+                Err(SymError::DecodeError(_)) => {
+                    decode_errors += 1;
+                    continue;
+                }
+                Err(SymError::IoError(_)) => break,
+                Err(e) => return Err(MerError::Audio(format!("cannot decode audio: {e}"))),
+            };
+            decoded_packets += 1;
+            let spec = *decoded.spec();
+            sample_rate = spec.rate;
+            let n = spec.channels.count().max(1);
+            if channels.is_empty() {
+                channels = vec![Vec::new(); n];
+            }
+            if channels.len() != n {
+                return Err(MerError::Audio(
+                    "the channel count changes inside the stream".into(),
+                ));
+            }
+            let buf = buffer
+                .get_or_insert_with(|| SampleBuffer::<f32>::new(decoded.capacity() as u64, spec));
+            if buf.capacity() < decoded.capacity() * n {
+                *buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
+            }
+            buf.copy_interleaved_ref(decoded);
+            for frame in buf.samples().chunks_exact(n) {
+                for (c, x) in channels.iter_mut().zip(frame) {
+                    c.push(*x);
+                }
+            }
+        }
+        if decoded_packets == 0 {
+            return Err(MerError::Audio(if decode_errors > 0 {
+                format!("corrupt audio: none of {decode_errors} packets decoded")
+            } else {
+                "the file holds no audio samples".into()
+            }));
+        }
+        if decode_errors * 10 > decoded_packets {
+            return Err(MerError::Audio(format!(
+                "corrupt audio: {decode_errors} damaged packets, {decoded_packets} good ones"
+            )));
+        }
+        let audio = Audio {
+            sample_rate,
+            channels,
+        };
+        if let Some(declared) = declared_frames {
+            // 1 % slack for encoder padding and priming samples.
+            if (audio.frames() as u64) * 100 < declared * 99 {
+                return Err(MerError::Audio(format!(
+                    "truncated: the stream declares {:.1} s, {:.1} s decode",
+                    declared as f64 / f64::from(sample_rate.max(1)),
+                    audio.seconds()
+                )));
+            }
+        }
+        Ok(audio)
+    }
+}

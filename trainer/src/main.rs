@@ -1,0 +1,317 @@
+//! `trainer`: the native command line of the language-sensitive music emotion recognizer.
+
+mod io;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use mer::model_file::{Labels, Method, Precision, TransferMode, Variant};
+use mer::{FeatureExtractor, ModelFile, ModelMeta, SongPrediction};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "trainer",
+    version,
+    about = "Language-sensitive music emotion recognition: features, prediction and model files",
+    long_about = "Language-sensitive music emotion recognition (Gómez-Cañón et al., ICASSP 2021).\n\
+                  Computes the paper's log-mel patches, runs compact classifier files on songs \
+                  and shows what a model file holds."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write the log-mel patches of an audio file as float32 .npy of shape (N, 1, 128, 31)
+    Features {
+        /// Audio file (WAV, MP3, FLAC, OGG/Vorbis, M4A/AAC)
+        audio: PathBuf,
+        /// Output .npy file (written atomically)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Predict the emotion quadrant of songs with a model file
+    Predict {
+        /// Model file (.mer)
+        #[arg(long)]
+        model: PathBuf,
+        /// Audio files
+        #[arg(required = true)]
+        audio: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Compute device
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        /// Patches per forward pass
+        #[arg(long, default_value_t = mer::inference::DEFAULT_BATCH)]
+        batch: usize,
+    },
+    /// Show a model file's metadata
+    Inspect {
+        /// Model file (.mer)
+        model: PathBuf,
+        /// Print the metadata as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an untrained classifier (random weights) as a model file, for testing the
+    /// pipeline and measuring the file format
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = PrecisionArg::Int8)]
+        precision: PrecisionArg,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DeviceArg {
+    /// burn's flex CPU backend
+    Cpu,
+    /// burn-wgpu (Vulkan, Metal or DirectX natively; Mesa's lavapipe without a GPU)
+    Wgpu,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PrecisionArg {
+    F32,
+    F16,
+    Int8,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::Int8 => Precision::Int8,
+        }
+    }
+}
+
+fn device(arg: DeviceArg) -> Result<Device> {
+    match arg {
+        DeviceArg::Cpu => Ok(Device::flex()),
+        DeviceArg::Wgpu => wgpu_device(),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    Device::wgpu_options()
+        .device_kind(DeviceKind::DefaultDevice)
+        .init()
+        .map_err(|e| anyhow::anyhow!("no wgpu adapter: {e:?}"))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device> {
+    bail!("this build has no wgpu support (build with the `wgpu` feature)")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole error chain on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Features { audio, out } => features(&audio, &out).map(|_| ExitCode::SUCCESS),
+        Command::Predict {
+            model,
+            audio,
+            format,
+            device: dev,
+            batch,
+        } => predict(&model, &audio, format, dev, batch),
+        Command::Inspect { model, json } => inspect(&model, json).map(|_| ExitCode::SUCCESS),
+        Command::Init {
+            out,
+            precision,
+            seed,
+        } => init(&out, precision.into(), seed).map(|_| ExitCode::SUCCESS),
+    }
+}
+
+fn spinner(msg: String) -> ProgressBar {
+    let pb = ProgressBar::new_spinner().with_message(msg);
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+fn features(audio: &Path, out: &Path) -> Result<()> {
+    let fx = FeatureExtractor::default();
+    let pb = spinner(format!("log-mel patches of {}", audio.display()));
+    let samples =
+        io::load_samples(audio, fx.recipe()).with_context(|| format!("{}", audio.display()))?;
+    let patches = fx.patches(&samples);
+    pb.finish_and_clear();
+    if patches.n == 0 {
+        eprintln!(
+            "warning: {}: {:.2} s of audio is shorter than one patch ({:.2} s); writing 0 patches",
+            audio.display(),
+            samples.len() as f64 / f64::from(fx.recipe().sample_rate),
+            fx.recipe().min_samples() as f64 / f64::from(fx.recipe().sample_rate),
+        );
+    }
+    io::write_npy(out, &patches).with_context(|| format!("{}", out.display()))?;
+    eprintln!(
+        "{}: {} patches of shape (1, {}, {}) -> {}",
+        audio.display(),
+        patches.n,
+        patches.n_mels,
+        patches.frames,
+        out.display()
+    );
+    Ok(())
+}
+
+fn load_model(path: &Path) -> Result<ModelFile> {
+    let bytes = io::read_file(path).with_context(|| format!("{}", path.display()))?;
+    ModelFile::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+fn predict(
+    model_path: &Path,
+    audio: &[PathBuf],
+    format: Format,
+    dev: DeviceArg,
+    batch: usize,
+) -> Result<ExitCode> {
+    let file = load_model(model_path)?;
+    let device = device(dev)?;
+    let classifier = mer::inference::load_classifier(&file, &device)
+        .with_context(|| format!("{}", model_path.display()))?;
+    let fx = FeatureExtractor::new(file.meta.recipe.clone())?;
+    let mut failures = 0usize;
+    let mut results = Vec::new();
+    let pb = ProgressBar::new(audio.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (ETA {eta})",
+        )
+        .expect("valid template"),
+    );
+    for path in audio {
+        pb.set_message(path.display().to_string());
+        match predict_one(&classifier, &fx, &device, path, batch) {
+            Ok(p) => {
+                if format == Format::Table {
+                    pb.suspend(|| output::print_table(path, &file.meta, &p));
+                }
+                results.push((path.clone(), p));
+            }
+            Err(e) => {
+                failures += 1;
+                pb.suspend(|| eprintln!("error: {}: {}", path.display(), one_line(&e)));
+            }
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    match format {
+        Format::Table => {}
+        Format::Json => println!("{}", output::json(&file.meta, &results)),
+        Format::Csv => print!("{}", output::csv(&results)),
+    }
+    if failures > 0 {
+        eprintln!("{failures} of {} files failed", audio.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict_one(
+    classifier: &mer::model::Classifier,
+    fx: &FeatureExtractor,
+    device: &Device,
+    path: &Path,
+    batch: usize,
+) -> Result<SongPrediction> {
+    let samples = io::load_samples(path, fx.recipe())?;
+    let patches = fx.patches(&samples);
+    let rate = f64::from(fx.recipe().sample_rate);
+    if patches.n == 0 {
+        bail!(
+            "too short: {:.2} s of audio, one patch needs {:.2} s",
+            samples.len() as f64 / rate,
+            fx.recipe().min_samples() as f64 / rate
+        );
+    }
+    let probs = pollster::block_on(mer::inference::predict_patches(
+        classifier,
+        &patches,
+        device,
+        batch,
+        |_, _| {},
+    ))?;
+    SongPrediction::from_patches(fx.recipe(), &probs).context("no patches")
+}
+
+fn inspect(path: &Path, json: bool) -> Result<()> {
+    let file = load_model(path)?;
+    let size = std::fs::metadata(path)?.len();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&file.meta)?);
+    } else {
+        output::print_meta(path, size, &file);
+    }
+    Ok(())
+}
+
+fn init(out: &Path, precision: Precision, seed: u64) -> Result<()> {
+    let device = Device::flex();
+    device.seed(seed);
+    let classifier = mer::model::Classifier::new(&device);
+    let weights = mer::inference::encode_weights(&classifier, precision)?;
+    let file = ModelFile {
+        meta: ModelMeta {
+            architecture: mer::model::ARCHITECTURE.into(),
+            variant: Variant {
+                method: Method::None,
+                pretrain_languages: vec![],
+                mode: TransferMode::FeatExt,
+                music: vec![],
+            },
+            recipe: mer::FeatureRecipe::default(),
+            labels: Labels::default(),
+            precision,
+            metrics: serde_json::Value::Null,
+            training: serde_json::json!({"untrained": true, "seed": seed}),
+            writer: format!("trainer {}", env!("CARGO_PKG_VERSION")),
+        },
+        weights,
+    };
+    io::write_atomic(out, &file.to_bytes()).with_context(|| format!("{}", out.display()))?;
+    eprintln!("untrained classifier -> {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! End-to-end runs of the `trainer` binary on real audio files and real model files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()
+        .expect("trainer runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// An untrained classifier file, written once through the CLI.
+fn model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = MODEL.get_or_init(|| {
+        let dir = tmp();
+        let path = dir.path().join("untrained.mer");
+        let o = trainer(&["init", "--out", path.to_str().unwrap(), "--seed", "1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (dir, path)
+    });
+    path
+}
+
+fn load_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    (npy.shape().to_vec(), npy.into_vec::<f32>().unwrap())
+}
+
+fn features(audio: &Path, dir: &Path) -> (Vec<u64>, Vec<f32>) {
+    let out = dir.join(format!(
+        "{}.npy",
+        audio.file_name().unwrap().to_string_lossy()
+    ));
+    let o = trainer(&[
+        "features",
+        audio.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}: {}", audio.display(), stderr(&o));
+    load_npy(&out)
+}
+
+/// A failing run: non-zero exit, one line on stderr naming `name`, no panic.
+fn assert_clean_failure(o: &Output, name: &str, problem: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    assert!(lines[0].contains(name), "error does not name {name}: {err}");
+    assert!(
+        lines[0].to_lowercase().contains(problem),
+        "error does not say {problem:?}: {err}"
+    );
+}
+
+#[test]
+fn features_match_librosa_through_the_cli() {
+    let dir = tmp();
+    let (shape, ours) = features(&fixtures().join("music.wav"), dir.path());
+    let (ref_shape, reference) = load_npy(&fixtures().join("music_patches.npy"));
+    assert_eq!(shape, ref_shape);
+    assert_eq!(shape[1..], [1, 128, 31]);
+    let max = ours
+        .iter()
+        .zip(&reference)
+        .filter(|(_, r)| **r >= -7.0)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max <= 1e-3, "max diff {max}");
+}
+
+/// Writes a WAV with hound, then optionally adds a LIST chunk before the data chunk.
+fn write_wav(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    bits: u16,
+    float: bool,
+    seconds: f32,
+    list_chunk: bool,
+) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: bits,
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let n = (rate as f32 * seconds) as usize;
+    for i in 0..n {
+        let t = i as f32 / rate as f32;
+        // A 440 Hz tone rising in loudness, and a different tone on the second channel.
+        let a = 0.4 * (2.0 * std::f32::consts::PI * 440.0 * t).sin() * (0.5 + t / seconds);
+        let b = 0.3 * (2.0 * std::f32::consts::PI * 660.0 * t).sin();
+        for c in 0..channels {
+            let x = if c == 0 { a } else { b };
+            if float {
+                w.write_sample(x).unwrap();
+            } else {
+                let scale = (1i64 << (bits - 1)) as f32 - 1.0;
+                w.write_sample((x * scale) as i32).unwrap();
+            }
+        }
+    }
+    w.finalize().unwrap();
+    if list_chunk {
+        let bytes = std::fs::read(path).unwrap();
+        let data_at = bytes.windows(4).position(|w| w == b"data").unwrap();
+        let mut list = b"LIST".to_vec();
+        let body = b"INFOINAM\x06\x00\x00\x00title\x00";
+        list.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        list.extend_from_slice(body);
+        let mut out = bytes[..data_at].to_vec();
+        out.extend_from_slice(&list);
+        out.extend_from_slice(&bytes[data_at..]);
+        let riff_len = (out.len() - 8) as u32;
+        out[4..8].copy_from_slice(&riff_len.to_le_bytes());
+        std::fs::write(path, out).unwrap();
+    }
+}
+
+#[test]
+fn every_wav_sample_format_gives_the_same_features() {
+    let dir = tmp();
+    let mut results = Vec::new();
+    for (bits, float) in [
+        (8, false),
+        (16, false),
+        (24, false),
+        (32, false),
+        (32, true),
+    ] {
+        let path = dir.path().join(format!("tone_{bits}_{float}.wav"));
+        write_wav(&path, 44_100, 2, bits, float, 2.0, bits == 24);
+        results.push((bits, features(&path, dir.path())));
+    }
+    let (_, (shape, reference)) = &results[4];
+    assert_eq!(shape, &vec![3, 1, 128, 31]);
+    for (bits, (s, v)) in &results {
+        assert_eq!(s, shape);
+        // 8-bit quantisation noise lifts quiet bins to about ln(0.05) = -3: compare the
+        // bins well above it.
+        let (floor, tolerance) = if *bits == 8 {
+            (-1.0, 0.1)
+        } else {
+            (-7.0, 0.005)
+        };
+        let d = mean_diff(v, reference, 0..128, floor);
+        assert!(d <= tolerance, "{bits}-bit: mean |diff| {d}");
+    }
+}
+
+/// Mean |difference| over mel bands `bands`, where the reference is >= `floor`.
+fn mean_diff(ours: &[f32], reference: &[f32], bands: std::ops::Range<usize>, floor: f32) -> f32 {
+    let (mut sum, mut n) = (0f32, 0usize);
+    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+        let band = (i / 31) % 128;
+        if bands.contains(&band) && *b >= floor {
+            sum += (a - b).abs();
+            n += 1;
+        }
+    }
+    assert!(n > 100, "too few values compared: {n}");
+    sum / n as f32
+}
+
+#[test]
+fn compressed_formats_decode_close_to_the_wav() {
+    let dir = tmp();
+    let (wav_shape, wav) = features(&fixtures().join("music.wav"), dir.path());
+    // FLAC is lossless; lame low-passes 16 kHz MP3 near 5.5 kHz (mel band 96), so the lossy
+    // codecs are compared below it; Vorbis q4 leaves about 5 % relative error everywhere.
+    for (name, bands, tolerance) in [
+        ("music.flac", 0..128, 1e-3),
+        ("music.mp3", 0..96, 0.05),
+        ("music.ogg", 0..96, 0.25),
+    ] {
+        let path = fixtures().join(name);
+        let (shape, v) = features(&path, dir.path());
+        // Gapless decoding: encoder delay and padding are removed, so the patches align.
+        assert_eq!(shape, wav_shape, "{name}");
+        let d = mean_diff(&v, &wav, bands, -7.0);
+        assert!(d <= tolerance, "{name}: mean |diff| {d}");
+    }
+}
+
+#[test]
+fn predict_prints_table_json_and_csv() {
+    let model = model().to_str().unwrap();
+    let song = fixtures().join("music.mp3");
+    let song = song.to_str().unwrap();
+
+    let o = trainer(&["predict", "--model", model, song]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(
+        table.contains("music.mp3") && table.contains("quadrant"),
+        "{table}"
+    );
+    assert!(
+        table.contains("P(arousal+)") && table.contains("segments"),
+        "{table}"
+    );
+
+    let o = trainer(&["predict", "--model", model, "--format", "json", song, song]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let songs = json.as_array().unwrap();
+    assert_eq!(songs.len(), 2);
+    for s in songs {
+        for key in [
+            "file",
+            "quadrant",
+            "probabilities",
+            "arousal",
+            "valence",
+            "segments",
+        ] {
+            assert!(s.get(key).is_some(), "missing {key}: {s}");
+        }
+        let p = &s["probabilities"];
+        let sum: f64 = ["Q1", "Q2", "Q3", "Q4"]
+            .iter()
+            .map(|q| p[q].as_f64().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{sum}");
+        let segments = s["segments"].as_array().unwrap();
+        assert!(segments.len() >= 8);
+        // The song's probabilities are the mean of the segments'.
+        let mean_q1: f64 = segments
+            .iter()
+            .map(|x| x["probabilities"]["Q1"].as_f64().unwrap())
+            .sum::<f64>()
+            / segments.len() as f64;
+        assert!((mean_q1 - p["Q1"].as_f64().unwrap()).abs() < 1e-4);
+        let best = ["Q1", "Q2", "Q3", "Q4"]
+            .iter()
+            .max_by(|a, b| p[**a].as_f64().partial_cmp(&p[**b].as_f64()).unwrap())
+            .unwrap();
+        assert_eq!(s["quadrant"], **best);
+    }
+
+    let o = trainer(&["predict", "--model", model, "--format", "csv", song]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = stdout(&o);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "file,level,start,end,quadrant,q1,q2,q3,q4,arousal,valence"
+    );
+    assert_eq!(rows.iter().filter(|r| r.contains(",song,")).count(), 1);
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(",segment,")).count(),
+        songs[0]["segments"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn inspect_shows_the_metadata() {
+    let o = trainer(&["inspect", model().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in ["Int8", "16000 Hz", "128 mel bands", "format version"] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+    let o = trainer(&["inspect", "--json", model().to_str().unwrap()]);
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(meta["recipe"]["n_fft"], 2048);
+    assert_eq!(meta["precision"], "int8");
+}
+
+#[test]
+fn bad_audio_gets_one_clear_line() {
+    let dir = tmp();
+    let d = dir.path();
+    let model = model().to_str().unwrap();
+    let out = d.join("x.npy");
+    let out = out.to_str().unwrap();
+
+    let text = d.join("notes.mp3");
+    std::fs::write(
+        &text,
+        "this is not audio at all, just some text\n".repeat(50),
+    )
+    .unwrap();
+    let empty = d.join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    let truncated = d.join("truncated.wav");
+    write_wav(&truncated, 16_000, 1, 16, false, 3.0, false);
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let nan = d.join("nan.wav");
+    {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&nan, spec).unwrap();
+        for i in 0..32_000 {
+            w.write_sample(if i == 5000 { f32::NAN } else { 0.1 })
+                .unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    let missing = d.join("missing.wav");
+    let cases: [(&Path, &str); 6] = [
+        (&text, "not an audio file"),
+        (&empty, "empty"),
+        (&truncated, "truncated"),
+        (&nan, "non-finite"),
+        (d, "directory"),
+        (&missing, "no such file"),
+    ];
+    for (path, problem) in cases {
+        let p = path.to_str().unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_clean_failure(&trainer(&["features", p, "--out", out]), name, problem);
+        assert_clean_failure(&trainer(&["predict", "--model", model, p]), name, problem);
+    }
+    assert!(
+        !Path::new(out).exists(),
+        "nothing may be written on failure"
+    );
+}
+
+#[test]
+fn one_bad_file_does_not_stop_the_others() {
+    let dir = tmp();
+    let bad = dir.path().join("bad.ogg");
+    std::fs::write(&bad, b"OggS but not really").unwrap();
+    let good = fixtures().join("music.flac");
+    let o = trainer(&[
+        "predict",
+        "--model",
+        model().to_str().unwrap(),
+        "--format",
+        "json",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bad.ogg"));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn silence_and_short_clips() {
+    let dir = tmp();
+    let silent = dir.path().join("silent.wav");
+    {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 22_050,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&silent, spec).unwrap();
+        for _ in 0..44_100 {
+            w.write_sample(0i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    // Silence: no division by zero; every value is ln(eps).
+    let (shape, v) = features(&silent, dir.path());
+    assert_eq!(shape, vec![3, 1, 128, 31]);
+    let floor = f32::EPSILON.ln();
+    assert!(v.iter().all(|x| (x - floor).abs() < 1e-4));
+    let o = trainer(&[
+        "predict",
+        "--model",
+        model().to_str().unwrap(),
+        silent.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Shorter than one patch: `features` writes 0 patches, `predict` refuses.
+    let short = fixtures().join("short.wav");
+    let (shape, _) = features(&short, dir.path());
+    assert_eq!(shape, vec![0, 1, 128, 31]);
+    let o = trainer(&[
+        "predict",
+        "--model",
+        model().to_str().unwrap(),
+        short.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, "short.wav", "too short");
+}
+
+#[test]
+fn damaged_model_files_are_refused() {
+    let dir = tmp();
+    let bytes = std::fs::read(model()).unwrap();
+    let song = fixtures().join("music.wav");
+    let song = song.to_str().unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("cut.mer", bytes[..bytes.len() / 2].to_vec(), "truncated"),
+        (
+            "flipped.mer",
+            {
+                let mut b = bytes.clone();
+                let i = b.len() / 2;
+                b[i] ^= 1;
+                b
+            },
+            "checksum",
+        ),
+        (
+            "song.mer",
+            std::fs::read(fixtures().join("music.wav")).unwrap(),
+            "not a mer model file",
+        ),
+    ];
+    for (name, content, problem) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let p = path.to_str().unwrap();
+        assert_clean_failure(&trainer(&["predict", "--model", p, song]), name, problem);
+        assert_clean_failure(&trainer(&["inspect", p]), name, problem);
+    }
+}
