@@ -1,7 +1,13 @@
 //! `trainer`: the native command line of the language-sensitive music emotion recognizer.
 
+mod commands;
+mod data;
 mod io;
+mod metrics;
 mod output;
+mod plots;
+mod reproduce;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +69,149 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pretrain an encoder on speech without labels (DAE = the paper's SCAE, or CPC)
+    Pretrain {
+        #[arg(long, value_enum)]
+        method: commands::PretrainMethod,
+        /// Speech folder, as LANG=DIR (e.g. eng=/data/LibriSpeech) or DIR; repeat to mix
+        /// corpora in equal hours
+        #[arg(long, required = true)]
+        speech: Vec<data::SpeechSource>,
+        /// Hours of speech drawn at random (seeded); all when absent
+        #[arg(long)]
+        hours: Option<f64>,
+        #[arg(long, default_value_t = 100)]
+        epochs: usize,
+        /// Batch size (the original used 4 for the SCAE)
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Patches (CPC: windows) drawn per epoch; all when absent
+        #[arg(long)]
+        epoch_patches: Option<usize>,
+        /// CPC objective
+        #[arg(long, value_enum, default_value_t = train::CpcObjective::Binary)]
+        objective: train::CpcObjective,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        /// Feature cache folder (default: feature-cache beside the run folder)
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Run folder
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Transfer a pretrained encoder to the multi-task music emotion classifier
+    Transfer {
+        /// Pretraining run folder
+        #[arg(long)]
+        encoder: PathBuf,
+        /// Music annotation CSV (Songs, Quads[, Arousal, Valence]; or continuous Arousal,
+        /// Valence)
+        #[arg(long)]
+        music: PathBuf,
+        /// Name of the music set stored in the model (default: the CSV's folder name)
+        #[arg(long)]
+        music_name: Option<String>,
+        /// Midpoint of continuous arousal/valence values (CH-818's layout)
+        #[arg(long, default_value_t = 0.0)]
+        av_midpoint: f64,
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        #[arg(long, default_value_t = 100)]
+        epochs: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long)]
+        epoch_patches: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Precision of the exported model file
+        #[arg(long, value_enum, default_value_t = PrecisionArg::Int8)]
+        precision: PrecisionArg,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score a model file on a music set: precision, recall and F (weighted and macro) for
+    /// quadrant, arousal and valence, over patches and songs, with confusion matrices
+    Evaluate {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        music: PathBuf,
+        /// train, val, test (the split written beside the model) or all
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long, default_value_t = 0.0)]
+        av_midpoint: f64,
+        /// Print JSON instead of Markdown
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Run the paper's grid (SCAE and CPC x Feat. Ext. and Full x pretrained on eng, man,
+    /// mix x tested on both music sets), resumable cell by cell, and write a
+    /// Table-2-style report (REPORT.md, results.csv, plots/)
+    Reproduce {
+        /// English speech folder
+        #[arg(long)]
+        speech_en: PathBuf,
+        /// Mandarin speech folder
+        #[arg(long)]
+        speech_man: PathBuf,
+        /// English-lyrics music CSV (4Q-emotion's layout)
+        #[arg(long)]
+        music_en: PathBuf,
+        /// Mandarin-lyrics music CSV (CH-818's layout, or 4Q's)
+        #[arg(long)]
+        music_man: PathBuf,
+        /// Midpoint of continuous arousal/valence in --music-man
+        #[arg(long, default_value_t = 0.0)]
+        music_man_midpoint: f64,
+        #[arg(long, default_value_t = 4)]
+        repeats: usize,
+        /// Hours of speech per pretraining (the paper: 3 or 30)
+        #[arg(long)]
+        hours: Option<f64>,
+        #[arg(long, default_value_t = 100)]
+        pretrain_epochs: usize,
+        #[arg(long, default_value_t = 100)]
+        transfer_epochs: usize,
+        #[arg(long, default_value_t = 32)]
+        pretrain_batch: usize,
+        #[arg(long, default_value_t = 64)]
+        transfer_batch: usize,
+        /// Patches (CPC: windows) drawn per epoch; all when absent
+        #[arg(long)]
+        epoch_patches: Option<usize>,
+        #[arg(long, value_enum, default_value_t = train::CpcObjective::Binary)]
+        objective: train::CpcObjective,
+        /// Pretraining methods to run
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [commands::PretrainMethod::Dae, commands::PretrainMethod::Cpc])]
+        methods: Vec<commands::PretrainMethod>,
+        #[arg(long, value_enum, default_value_t = PrecisionArg::Int8)]
+        precision: PrecisionArg,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write DIR/index.json listing the model files (*.mer) in DIR with their metadata and
+    /// sizes (the web page's model picker reads it)
+    Index {
+        /// Folder of model files
+        dir: PathBuf,
+    },
     /// Write an untrained classifier (random weights) as a model file, for testing the
     /// pipeline and measuring the file format
     Init {
@@ -88,6 +237,23 @@ enum DeviceArg {
     Cpu,
     /// burn-wgpu (Vulkan, Metal or DirectX natively; Mesa's lavapipe without a GPU)
     Wgpu,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ModeArg {
+    /// Encoder frozen ("Feat. Ext.")
+    FeatExt,
+    /// Encoder fine-tuned after the frozen phase ("Full")
+    Full,
+}
+
+impl From<ModeArg> for TransferMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::FeatExt => TransferMode::FeatExt,
+            ModeArg::Full => TransferMode::Full,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +320,147 @@ fn run(cli: Cli) -> Result<ExitCode> {
             batch,
         } => predict(&model, &audio, format, dev, batch),
         Command::Inspect { model, json } => inspect(&model, json).map(|_| ExitCode::SUCCESS),
+        Command::Pretrain {
+            method,
+            speech,
+            hours,
+            epochs,
+            batch,
+            epoch_patches,
+            objective,
+            seed,
+            device: dev,
+            cache,
+            out,
+        } => {
+            let cfg = commands::PretrainConfig {
+                method,
+                objective,
+                speech,
+                hours,
+                epochs,
+                batch,
+                epoch_patches,
+                seed,
+                schedule: commands::PretrainConfig::schedule(),
+            };
+            let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
+            commands::pretrain(&cfg, &out, &cache, &device(dev)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Transfer {
+            encoder,
+            music,
+            music_name,
+            av_midpoint,
+            mode,
+            epochs,
+            batch,
+            epoch_patches,
+            seed,
+            precision,
+            device: dev,
+            cache,
+            out,
+        } => {
+            let music_name = music_name.unwrap_or_else(|| {
+                std::fs::canonicalize(&music)
+                    .ok()
+                    .and_then(|p| {
+                        p.parent()
+                            .and_then(|d| d.file_name())
+                            .map(|n| n.to_string_lossy().into_owned())
+                    })
+                    .unwrap_or_else(|| "music".into())
+            });
+            let cfg = commands::TransferConfig {
+                encoder,
+                music,
+                music_name,
+                av_midpoint,
+                mode: mode.into(),
+                epochs,
+                batch,
+                epoch_patches,
+                seed,
+                precision: precision.into(),
+                schedules: commands::TransferConfig::schedules(),
+            };
+            let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
+            commands::transfer(&cfg, &out, &cache, &device(dev)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate {
+            model,
+            music,
+            split,
+            av_midpoint,
+            json,
+            device: dev,
+            cache,
+        } => {
+            let cache = cache.unwrap_or_else(|| {
+                commands::default_cache(model.parent().unwrap_or(Path::new(".")))
+            });
+            let e = commands::evaluate(
+                &model,
+                &music,
+                &split,
+                data::AvMapping {
+                    midpoint: av_midpoint,
+                },
+                &cache,
+                &device(dev)?,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print!("{}", e.markdown());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reproduce {
+            speech_en,
+            speech_man,
+            music_en,
+            music_man,
+            music_man_midpoint,
+            repeats,
+            hours,
+            pretrain_epochs,
+            transfer_epochs,
+            pretrain_batch,
+            transfer_batch,
+            epoch_patches,
+            objective,
+            methods,
+            precision,
+            seed,
+            device: dev,
+            out,
+        } => {
+            let o = reproduce::ReproduceOptions {
+                speech_en,
+                speech_man,
+                music_en,
+                music_man,
+                music_man_midpoint,
+                repeats,
+                hours,
+                pretrain_epochs,
+                transfer_epochs,
+                pretrain_batch,
+                transfer_batch,
+                epoch_patches,
+                objective,
+                methods,
+                precision: precision.into(),
+                seed,
+            };
+            reproduce::reproduce(&o, &out, &device(dev)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index { dir } => index(&dir).map(|_| ExitCode::SUCCESS),
         Command::Init {
             out,
             precision,
@@ -285,6 +592,34 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     } else {
         output::print_meta(path, size, &file);
     }
+    Ok(())
+}
+
+fn index(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!("{}: not a folder", dir.display());
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "mer"))
+        .collect();
+    paths.sort();
+    let mut entries = Vec::new();
+    for path in &paths {
+        let file = load_model(path)?;
+        let bytes = std::fs::read(path)?;
+        entries.push(serde_json::json!({
+            "file": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "title": file.meta.variant.title(),
+            "size": bytes.len(),
+            "meta": file.meta,
+        }));
+    }
+    let out = dir.join("index.json");
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "models": entries }))?;
+    io::write_atomic(&out, json.as_bytes()).with_context(|| format!("{}", out.display()))?;
+    eprintln!("{} models -> {}", entries.len(), out.display());
     Ok(())
 }
 

@@ -1,0 +1,562 @@
+//! Corpora: speech folders, music annotation CSVs, the on-disk feature cache and the
+//! song-level splits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use mer::{FeatureExtractor, Patches, Quadrant};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::io;
+
+/// File extensions read as audio when scanning folders.
+pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "m4a", "aac"];
+
+/// Every audio file under `dir`, sorted (LibriSpeech's FLAC tree and AISHELL-1's WAV tree
+/// work as they are).
+pub fn scan_audio(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        bail!("{}: not a folder", dir.display());
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("{}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Duration of an audio file from its header where possible (no full decode).
+pub fn duration_seconds(path: &Path) -> Result<f64> {
+    let is_wav = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    if is_wav && let Ok(r) = hound::WavReader::open(path) {
+        let spec = r.spec();
+        return Ok(f64::from(r.duration()) / f64::from(spec.sample_rate.max(1)));
+    }
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+    let file = std::fs::File::open(path)?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot read the audio header: {e}"))?;
+    let track = probed.format.default_track().context("no audio track")?;
+    match (track.codec_params.n_frames, track.codec_params.sample_rate) {
+        (Some(n), Some(rate)) if rate > 0 => Ok(n as f64 / f64::from(rate)),
+        // No length in the header: decode it.
+        _ => Ok(io::read_audio(path)?.seconds()),
+    }
+}
+
+/// A speech corpus: a language code and a folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpeechSource {
+    pub language: String,
+    pub dir: PathBuf,
+}
+
+impl std::str::FromStr for SpeechSource {
+    type Err = String;
+    /// `LANG=DIR`, or `DIR` (the language is then the folder's name).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('=') {
+            Some((lang, dir)) if !lang.is_empty() && !lang.contains('/') => Ok(Self {
+                language: lang.to_string(),
+                dir: PathBuf::from(dir),
+            }),
+            _ => {
+                let dir = PathBuf::from(s);
+                let language = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "speech".into());
+                Ok(Self { language, dir })
+            }
+        }
+    }
+}
+
+/// The files drawn from each speech corpus: a seeded random subset of `hours` in all,
+/// split equally between the corpora (the paper's mixture), or everything.
+pub fn draw_speech(
+    sources: &[SpeechSource],
+    hours: Option<f64>,
+    seed: u64,
+) -> Result<Vec<(String, PathBuf, f64)>> {
+    let mut drawn = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        let files = scan_audio(&src.dir)?;
+        if files.is_empty() {
+            bail!(
+                "{}: no audio files ({})",
+                src.dir.display(),
+                AUDIO_EXTENSIONS.join(", ")
+            );
+        }
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(
+            seed ^ ((i as u64 + 1) * 0x9E37_79B9),
+        ));
+        let budget = hours.map(|h| h * 3600.0 / sources.len() as f64);
+        let mut total = 0.0;
+        let mut skipped = 0usize;
+        for idx in order {
+            if budget.is_some_and(|b| total >= b) {
+                break;
+            }
+            let path = &files[idx];
+            match duration_seconds(path) {
+                Ok(s) => {
+                    total += s;
+                    drawn.push((src.language.clone(), path.clone(), s));
+                }
+                Err(e) => {
+                    skipped += 1;
+                    eprintln!("warning: {}: skipped: {e:#}", path.display());
+                }
+            }
+        }
+        if let Some(b) = budget
+            && total < b * 0.999
+        {
+            eprintln!(
+                "warning: {}: only {:.2} h of the {:.2} h asked for",
+                src.dir.display(),
+                total / 3600.0,
+                b / 3600.0
+            );
+        }
+        eprintln!(
+            "speech {}: {} files, {:.2} h{}",
+            src.language,
+            drawn.iter().filter(|d| d.0 == src.language).count(),
+            total / 3600.0,
+            if skipped > 0 {
+                format!(", {skipped} unreadable skipped")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(drawn)
+}
+
+/// A song of a music set, with its labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Song {
+    pub path: PathBuf,
+    /// The value of the `Songs` column, as written.
+    pub name: String,
+    pub quadrant: Quadrant,
+    pub arousal: bool,
+    pub valence: bool,
+}
+
+/// How continuous arousal/valence values map to quadrants.
+#[derive(Debug, Clone, Copy)]
+pub struct AvMapping {
+    /// Values above the midpoint are positive.
+    pub midpoint: f64,
+}
+
+/// Reads a music annotation CSV: the original columns `Songs` (path relative to the CSV's
+/// folder), `Quads` (Q1..Q4) and optional `Arousal`/`Valence` (4Q-emotion's layout), or
+/// `Songs` with continuous `Arousal` and `Valence` mapped to quadrants around a midpoint
+/// (CH-818's layout). Bad rows are reported with their row number and skipped.
+pub fn read_music_csv(csv_path: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
+    let text = std::fs::read_to_string(csv_path)
+        .with_context(|| format!("{}: cannot read", csv_path.display()))?;
+    let base = csv_path.parent().unwrap_or(Path::new("."));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: no header row", csv_path.display()))?
+        .clone();
+    let find = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    };
+    let song_col = find(&["Songs", "Song", "file", "path"]).with_context(|| {
+        format!(
+            "{}: no `Songs` column (columns: {})",
+            csv_path.display(),
+            headers.iter().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let quad_col = find(&["Quads", "Quad", "Quadrant"]);
+    let a_col = find(&["Arousal"]);
+    let v_col = find(&["Valence"]);
+    if quad_col.is_none() && (a_col.is_none() || v_col.is_none()) {
+        bail!(
+            "{}: needs a `Quads` column, or `Arousal` and `Valence` columns",
+            csv_path.display()
+        );
+    }
+    let mut songs = Vec::new();
+    let mut bad = 0usize;
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2; // 1-based, after the header
+        let parsed = record
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .and_then(|r| parse_row(&r, base, song_col, quad_col, a_col, v_col, mapping));
+        match parsed {
+            Ok(song) => songs.push(song),
+            Err(e) => {
+                bad += 1;
+                eprintln!("warning: {} row {row}: {e:#}; skipped", csv_path.display());
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!(
+            "{}: {bad} bad rows skipped, {} songs kept",
+            csv_path.display(),
+            songs.len()
+        );
+    }
+    if songs.is_empty() {
+        bail!("{}: no usable rows", csv_path.display());
+    }
+    Ok(songs)
+}
+
+fn parse_sign(value: &str, mapping: AvMapping) -> Result<bool> {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "positive" | "pos" | "high" | "+" | "true" => return Ok(true),
+        "negative" | "neg" | "low" | "-" | "false" => return Ok(false),
+        _ => {}
+    }
+    let x: f64 = v
+        .parse()
+        .map_err(|_| anyhow::anyhow!("unknown label {value:?}"))?;
+    if !x.is_finite() {
+        bail!("unknown label {value:?}");
+    }
+    Ok(x > mapping.midpoint)
+}
+
+fn parse_row(
+    r: &csv::StringRecord,
+    base: &Path,
+    song_col: usize,
+    quad_col: Option<usize>,
+    a_col: Option<usize>,
+    v_col: Option<usize>,
+    mapping: AvMapping,
+) -> Result<Song> {
+    let name = r.get(song_col).unwrap_or("").to_string();
+    if name.is_empty() {
+        bail!("empty `Songs` value");
+    }
+    let rel = name.strip_prefix("./").unwrap_or(&name);
+    let path = base.join(rel);
+    if !path.is_file() {
+        bail!("missing file {}", path.display());
+    }
+    let field = |c: Option<usize>| c.and_then(|c| r.get(c)).filter(|s| !s.is_empty());
+    let (quadrant, arousal, valence) = match field(quad_col) {
+        Some(q) => {
+            let q: Quadrant = q.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            // Arousal/valence columns, when present, must agree with the quadrant.
+            let a = match field(a_col) {
+                Some(a) if quad_col.is_some() && a_col.is_some() => {
+                    parse_sign(a, mapping).unwrap_or(q.arousal_positive())
+                }
+                _ => q.arousal_positive(),
+            };
+            let v = match field(v_col) {
+                Some(v) => parse_sign(v, mapping).unwrap_or(q.valence_positive()),
+                None => q.valence_positive(),
+            };
+            if a != q.arousal_positive() || v != q.valence_positive() {
+                bail!("arousal/valence disagree with quadrant {q}");
+            }
+            (q, a, v)
+        }
+        None => {
+            let a = parse_sign(field(a_col).context("no arousal value")?, mapping)?;
+            let v = parse_sign(field(v_col).context("no valence value")?, mapping)?;
+            (Quadrant::from_signs(a, v), a, v)
+        }
+    };
+    Ok(Song {
+        path,
+        name,
+        quadrant,
+        arousal,
+        valence,
+    })
+}
+
+/// Log-mel patches computed once per file and kept on disk, keyed by the feature recipe
+/// and the file's path, size and modification time: a changed file or recipe is recomputed.
+pub struct FeatureCache {
+    dir: PathBuf,
+    extractor: FeatureExtractor,
+    recipe_json: String,
+}
+
+const CACHE_MAGIC: &[u8; 8] = b"MERPATCH";
+
+impl FeatureCache {
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the feature cache", dir.display()))?;
+        let extractor = FeatureExtractor::default();
+        let recipe_json = serde_json::to_string(extractor.recipe())?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            extractor,
+            recipe_json,
+        })
+    }
+
+    fn key(&self, path: &Path) -> Result<PathBuf> {
+        let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let mut h = Sha256::new();
+        h.update(self.recipe_json.as_bytes());
+        h.update(abs.to_string_lossy().as_bytes());
+        h.update(meta.len().to_le_bytes());
+        h.update(mtime.to_le_bytes());
+        let digest = h.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(self.dir.join(format!("{hex}.patches")))
+    }
+
+    fn read(&self, file: &Path) -> Option<Patches> {
+        let bytes = std::fs::read(file).ok()?;
+        if bytes.len() < 16 || &bytes[..8] != CACHE_MAGIC {
+            return None;
+        }
+        let n = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
+        let r = self.extractor.recipe();
+        let per = r.n_mels * r.patch_frames;
+        if bytes.len() != 16 + n * per * 4 {
+            return None;
+        }
+        let data = bytes[16..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        Some(Patches {
+            n,
+            n_mels: r.n_mels,
+            frames: r.patch_frames,
+            data,
+        })
+    }
+
+    fn write(&self, file: &Path, p: &Patches) -> Result<()> {
+        let mut bytes = Vec::with_capacity(16 + p.data.len() * 4);
+        bytes.extend_from_slice(CACHE_MAGIC);
+        bytes.extend_from_slice(&(p.n as u64).to_le_bytes());
+        for x in &p.data {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        io::write_atomic(file, &bytes)
+    }
+
+    /// The patches of one file, from the cache or computed (and then cached).
+    pub fn patches(&self, path: &Path) -> Result<Patches> {
+        let key = self.key(path)?;
+        if let Some(p) = self.read(&key) {
+            return Ok(p);
+        }
+        let samples = io::load_samples(path, self.extractor.recipe())?;
+        let p = self.extractor.patches(&samples);
+        if p.data.iter().any(|x| !x.is_finite()) {
+            bail!("non-finite features");
+        }
+        self.write(&key, &p)?;
+        Ok(p)
+    }
+
+    /// The patches of many files, on every core, with a progress bar. Failures are returned
+    /// per file, never abort the batch.
+    pub fn patches_many(&self, paths: &[PathBuf], what: &str) -> Vec<Result<Patches>> {
+        let pb = progress_bar(paths.len() as u64, &format!("features: {what}"));
+        let out: Vec<Result<Patches>> = paths
+            .par_iter()
+            .map(|p| {
+                let r = self.patches(p);
+                pb.inc(1);
+                r
+            })
+            .collect();
+        pb.finish_and_clear();
+        out
+    }
+}
+
+/// A progress bar with ETA on stderr (hidden when stderr is not a terminal).
+pub fn progress_bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {bar:30} {pos}/{len} (ETA {eta}) {per_sec}",
+        )
+        .expect("valid template"),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Song-level splits: indices into the song list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Splits {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Stratified by quadrant, by song: `test_frac` of each quadrant to test, then `val_frac`
+/// of the rest to validation (the paper: 30 %, then 15 %). Seeded.
+pub fn stratified_split(labels: &[Quadrant], test_frac: f64, val_frac: f64, seed: u64) -> Splits {
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, q) in labels.iter().enumerate() {
+        by_class.entry(q.index()).or_default().push(i);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut s = Splits {
+        train: vec![],
+        val: vec![],
+        test: vec![],
+    };
+    for (_, mut idx) in by_class {
+        idx.shuffle(&mut rng);
+        let n = idx.len();
+        // Each split gets at least one song of a class that has three or more.
+        let n_test = ((n as f64 * test_frac).round() as usize).clamp(usize::from(n >= 3), n);
+        let rest = n - n_test;
+        let n_val = ((rest as f64 * val_frac).round() as usize).clamp(usize::from(rest >= 2), rest);
+        s.test.extend_from_slice(&idx[..n_test]);
+        s.val.extend_from_slice(&idx[n_test..n_test + n_val]);
+        s.train.extend_from_slice(&idx[n_test + n_val..]);
+    }
+    s.train.sort_unstable();
+    s.val.sort_unstable();
+    s.test.sort_unstable();
+    s
+}
+
+/// The split as written into a run folder: song names per part, so later steps (and people)
+/// can reuse and read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SplitFile {
+    pub seed: u64,
+    pub csv: PathBuf,
+    pub train: Vec<String>,
+    pub val: Vec<String>,
+    pub test: Vec<String>,
+}
+
+impl SplitFile {
+    pub fn new(songs: &[Song], s: &Splits, seed: u64, csv: &Path) -> Self {
+        let names = |idx: &[usize]| idx.iter().map(|&i| songs[i].name.clone()).collect();
+        Self {
+            seed,
+            csv: csv.to_path_buf(),
+            train: names(&s.train),
+            val: names(&s.val),
+            test: names(&s.test),
+        }
+    }
+
+    /// Indices of the songs in one part of the split.
+    pub fn part(&self, songs: &[Song], part: &str) -> Result<Vec<usize>> {
+        let names: &[String] = match part {
+            "train" => &self.train,
+            "val" => &self.val,
+            "test" => &self.test,
+            "all" => return Ok((0..songs.len()).collect()),
+            other => bail!("unknown split {other:?} (train, val, test or all)"),
+        };
+        let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        Ok(songs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| wanted.contains(s.name.as_str()))
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_by_song_stratified_and_seeded() {
+        let labels: Vec<Quadrant> = (0..100).map(|i| Quadrant::ALL[i % 4]).collect();
+        let s = stratified_split(&labels, 0.3, 0.15, 7);
+        assert_eq!(s, stratified_split(&labels, 0.3, 0.15, 7));
+        assert_ne!(s, stratified_split(&labels, 0.3, 0.15, 8));
+        let mut all: Vec<usize> = s
+            .train
+            .iter()
+            .chain(&s.val)
+            .chain(&s.test)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>(), "every song exactly once");
+        for q in Quadrant::ALL {
+            let count = |idx: &[usize]| idx.iter().filter(|&&i| labels[i] == q).count();
+            assert_eq!(count(&s.test), 8, "30 % of 25, rounded");
+            assert_eq!(count(&s.val), 3, "15 % of 17, rounded");
+            assert_eq!(count(&s.train), 14);
+        }
+    }
+
+    #[test]
+    fn speech_source_syntax() {
+        let s: SpeechSource = "man=/data/aishell".parse().unwrap();
+        assert_eq!(s.language, "man");
+        assert_eq!(s.dir, PathBuf::from("/data/aishell"));
+        let s: SpeechSource = "/data/librispeech".parse().unwrap();
+        assert_eq!(s.language, "librispeech");
+    }
+}

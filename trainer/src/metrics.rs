@@ -1,0 +1,160 @@
+//! Classification scores as scikit-learn computes them: per-class precision, recall and F1
+//! from a confusion matrix, averaged with support weights ("weighted", the paper's numbers)
+//! and without ("macro"). Undefined ratios (no prediction or no sample of a class) count 0,
+//! as sklearn's `zero_division=0`.
+
+use serde::{Deserialize, Serialize};
+
+/// Rows: true class; columns: predicted class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub labels: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Confusion {
+    pub fn new(labels: &[&str]) -> Self {
+        let n = labels.len();
+        Self {
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            counts: vec![vec![0; n]; n],
+        }
+    }
+
+    pub fn add(&mut self, truth: usize, predicted: usize) {
+        self.counts[truth][predicted] += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    pub fn scores(&self) -> Scores {
+        let n = self.labels.len();
+        let support: Vec<u64> = self.counts.iter().map(|r| r.iter().sum()).collect();
+        let predicted: Vec<u64> = (0..n)
+            .map(|c| self.counts.iter().map(|r| r[c]).sum())
+            .collect();
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let per_class: Vec<ClassScores> = (0..n)
+            .map(|c| {
+                let tp = self.counts[c][c];
+                let p = ratio(tp, predicted[c]);
+                let r = ratio(tp, support[c]);
+                let f = if p + r == 0.0 {
+                    0.0
+                } else {
+                    2.0 * p * r / (p + r)
+                };
+                ClassScores {
+                    label: self.labels[c].clone(),
+                    precision: p,
+                    recall: r,
+                    f1: f,
+                    support: support[c],
+                }
+            })
+            .collect();
+        let total = self.total();
+        let weighted = |f: fn(&ClassScores) -> f64| {
+            if total == 0 {
+                0.0
+            } else {
+                per_class
+                    .iter()
+                    .map(|c| f(c) * c.support as f64)
+                    .sum::<f64>()
+                    / total as f64
+            }
+        };
+        let macro_avg =
+            |f: fn(&ClassScores) -> f64| per_class.iter().map(f).sum::<f64>() / n as f64;
+        let correct: u64 = (0..n).map(|c| self.counts[c][c]).sum();
+        Scores {
+            accuracy: ratio(correct, total),
+            weighted: Average {
+                precision: weighted(|c| c.precision),
+                recall: weighted(|c| c.recall),
+                f1: weighted(|c| c.f1),
+            },
+            macro_avg: Average {
+                precision: macro_avg(|c| c.precision),
+                recall: macro_avg(|c| c.recall),
+                f1: macro_avg(|c| c.f1),
+            },
+            per_class,
+            support: total,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Average {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub accuracy: f64,
+    /// Support-weighted average (sklearn "weighted"; the paper's "macro-weighted").
+    pub weighted: Average,
+    /// Unweighted mean over classes (sklearn "macro").
+    #[serde(rename = "macro")]
+    pub macro_avg: Average,
+    pub per_class: Vec<ClassScores>,
+    pub support: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-computed example (checked against sklearn.metrics.classification_report):
+    /// y_true = [0,0,0,1,1,2], y_pred = [0,0,1,1,2,2].
+    #[test]
+    fn matches_hand_computed_scores() {
+        let mut c = Confusion::new(&["a", "b", "c"]);
+        for (t, p) in [(0, 0), (0, 0), (0, 1), (1, 1), (1, 2), (2, 2)] {
+            c.add(t, p);
+        }
+        assert_eq!(c.counts, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        let s = c.scores();
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        // precision: a 2/2, b 1/2, c 1/2; recall: a 2/3, b 1/2, c 1/1
+        close(s.per_class[0].precision, 1.0);
+        close(s.per_class[1].precision, 0.5);
+        close(s.per_class[2].recall, 1.0);
+        close(s.per_class[0].f1, 0.8);
+        close(s.per_class[2].f1, 2.0 / 3.0);
+        close(s.accuracy, 4.0 / 6.0);
+        close(s.macro_avg.precision, 2.0 / 3.0);
+        close(s.macro_avg.recall, (2.0 / 3.0 + 0.5 + 1.0) / 3.0);
+        close(s.macro_avg.f1, (0.8 + 0.5 + 2.0 / 3.0) / 3.0);
+        close(s.weighted.precision, (3.0 * 1.0 + 2.0 * 0.5 + 0.5) / 6.0);
+        close(s.weighted.recall, 4.0 / 6.0);
+        close(s.weighted.f1, (3.0 * 0.8 + 2.0 * 0.5 + 2.0 / 3.0) / 6.0);
+    }
+
+    #[test]
+    fn missing_classes_count_zero() {
+        let mut c = Confusion::new(&["neg", "pos"]);
+        c.add(1, 1);
+        c.add(1, 1);
+        let s = c.scores();
+        assert_eq!(s.per_class[0].precision, 0.0);
+        assert_eq!(s.per_class[0].support, 0);
+        assert_eq!(s.weighted.f1, 1.0);
+        assert_eq!(s.macro_avg.f1, 0.5);
+    }
+}

@@ -1,0 +1,400 @@
+//! `trainer reproduce`: the paper's 24 cells (SCAE and CPC x Feat. Ext. and Full x
+//! pretrained on eng, man, mix x tested on both music sets), repeated, resumable cell by
+//! cell, with a Table-2-style report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use mer::model_file::{Precision, TransferMode};
+
+use crate::commands::{self, Evaluation, PretrainConfig, PretrainMethod, TransferConfig};
+use crate::data::SpeechSource;
+use crate::io::write_atomic;
+use crate::metrics::Confusion;
+use crate::plots;
+use crate::train::CpcObjective;
+
+#[derive(Debug, Clone)]
+pub struct ReproduceOptions {
+    pub speech_en: PathBuf,
+    pub speech_man: PathBuf,
+    pub music_en: PathBuf,
+    pub music_man: PathBuf,
+    /// Midpoint of continuous arousal/valence in the Mandarin music CSV (CH-818's layout).
+    pub music_man_midpoint: f64,
+    pub repeats: usize,
+    pub hours: Option<f64>,
+    pub pretrain_epochs: usize,
+    pub transfer_epochs: usize,
+    pub pretrain_batch: usize,
+    pub transfer_batch: usize,
+    pub epoch_patches: Option<usize>,
+    pub objective: CpcObjective,
+    pub methods: Vec<PretrainMethod>,
+    pub precision: Precision,
+    pub seed: u64,
+}
+
+const LANGS: [&str; 3] = ["eng", "man", "mix"];
+const MUSIC: [&str; 2] = ["eng", "man"];
+
+fn method_name(m: PretrainMethod) -> &'static str {
+    match m {
+        PretrainMethod::Dae => "scae",
+        PretrainMethod::Cpc => "cpc",
+    }
+}
+
+fn mode_name(m: TransferMode) -> &'static str {
+    match m {
+        TransferMode::FeatExt => "featext",
+        TransferMode::Full => "full",
+    }
+}
+
+/// One finished cell of the grid.
+struct CellResult {
+    method: PretrainMethod,
+    mode: TransferMode,
+    pre: &'static str,
+    music: &'static str,
+    repeat: usize,
+    dir: PathBuf,
+    eval: Evaluation,
+}
+
+pub fn reproduce(o: &ReproduceOptions, out: &Path, device: &Device) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let cache = out.join("feature-cache");
+    let speech = |lang: &str| -> Vec<SpeechSource> {
+        let en = SpeechSource {
+            language: "eng".into(),
+            dir: o.speech_en.clone(),
+        };
+        let man = SpeechSource {
+            language: "man".into(),
+            dir: o.speech_man.clone(),
+        };
+        match lang {
+            "eng" => vec![en],
+            "man" => vec![man],
+            _ => vec![en, man],
+        }
+    };
+    let total = o.methods.len() * LANGS.len() * o.repeats * (1 + 2 * MUSIC.len());
+    let mut step = 0;
+    let mut results = Vec::new();
+    for repeat in 0..o.repeats {
+        let seed = o.seed + repeat as u64;
+        for &method in &o.methods {
+            for pre in LANGS {
+                let pre_dir = out
+                    .join("pretrain")
+                    .join(format!("{}-{pre}-r{repeat}", method_name(method)));
+                step += 1;
+                eprintln!(
+                    "== [{step}/{total}] pretrain {} on {pre} (repeat {repeat})",
+                    method_name(method)
+                );
+                let cfg = PretrainConfig {
+                    method,
+                    objective: o.objective,
+                    speech: speech(pre),
+                    hours: o.hours,
+                    epochs: o.pretrain_epochs,
+                    batch: o.pretrain_batch,
+                    epoch_patches: o.epoch_patches,
+                    seed,
+                    schedule: PretrainConfig::schedule(),
+                };
+                commands::pretrain(&cfg, &pre_dir, &cache, device)
+                    .with_context(|| format!("pretraining {}", pre_dir.display()))?;
+                for music in MUSIC {
+                    let (csv, midpoint) = match music {
+                        "eng" => (&o.music_en, 0.0),
+                        _ => (&o.music_man, o.music_man_midpoint),
+                    };
+                    for mode in [TransferMode::FeatExt, TransferMode::Full] {
+                        let name = format!(
+                            "{}-{}-{pre}2{music}-r{repeat}",
+                            method_name(method),
+                            mode_name(mode)
+                        );
+                        let dir = out.join("transfer").join(&name);
+                        step += 1;
+                        eprintln!("== [{step}/{total}] transfer {name}");
+                        if mode == TransferMode::Full {
+                            let sibling = out.join("transfer").join(format!(
+                                "{}-featext-{pre}2{music}-r{repeat}",
+                                method_name(method)
+                            ));
+                            reuse_frozen_phase(&sibling, &dir)?;
+                        }
+                        let cfg = TransferConfig {
+                            encoder: pre_dir.clone(),
+                            music: csv.clone(),
+                            music_name: music.into(),
+                            av_midpoint: midpoint,
+                            mode,
+                            epochs: o.transfer_epochs,
+                            batch: o.transfer_batch,
+                            epoch_patches: o.epoch_patches,
+                            seed,
+                            precision: o.precision,
+                            schedules: TransferConfig::schedules(),
+                        };
+                        commands::transfer(&cfg, &dir, &cache, device)
+                            .with_context(|| format!("transfer {}", dir.display()))?;
+                        let eval: Evaluation = serde_json::from_slice(&std::fs::read(
+                            dir.join("evaluation-test.json"),
+                        )?)?;
+                        results.push(CellResult {
+                            method,
+                            mode,
+                            pre,
+                            music,
+                            repeat,
+                            dir,
+                            eval,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    write_report(o, out, &results)
+}
+
+/// A Full cell begins with the same frozen phase as its Feat. Ext. sibling (same encoder,
+/// music, split and seed): copy that phase's outputs instead of training it twice.
+fn reuse_frozen_phase(feat_ext: &Path, full: &Path) -> Result<()> {
+    let marker = Path::new("checkpoint/phase0.json");
+    if !feat_ext.join("done.json").exists() || full.join(marker).exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(full.join("checkpoint"))?;
+    for f in ["best.record", "metrics.csv", "splits.json", "log.txt"] {
+        if feat_ext.join(f).exists() {
+            std::fs::copy(feat_ext.join(f), full.join(f))?;
+        }
+    }
+    // Without a phase-0 marker in the finished sibling (it clears its checkpoint), rebuild
+    // it from the metrics: the best checkpoint metric is minus the best val accuracy.
+    let best = best_val_accuracy(&feat_ext.join("metrics.csv"))?;
+    write_atomic(
+        &full.join(marker),
+        serde_json::to_string(&(-best))?.as_bytes(),
+    )
+}
+
+fn best_val_accuracy(metrics: &Path) -> Result<f64> {
+    let text = std::fs::read_to_string(metrics)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "val_quadrant_accuracy")
+        .context("no val_quadrant_accuracy column")?;
+    Ok(lines
+        .filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok())
+        .fold(0.0, f64::max))
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var =
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / if v.len() > 1 { n - 1.0 } else { 1.0 };
+    (m, var.sqrt())
+}
+
+fn fmt(v: &[f64]) -> String {
+    let (m, s) = mean_std(v);
+    if v.len() > 1 {
+        format!("{m:.2}±{s:.2}")
+    } else {
+        format!("{m:.2}")
+    }
+}
+
+fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Result<()> {
+    let plots_dir = out.join("plots");
+    std::fs::create_dir_all(&plots_dir)?;
+    // results.csv: every cell and repeat.
+    let mut csv = String::from(
+        "method,mode,pretrain,music,repeat,level,task,precision_weighted,recall_weighted,f1_weighted,precision_macro,recall_macro,f1_macro,accuracy\n",
+    );
+    for r in results {
+        for (level, l) in [("patch", &r.eval.patch), ("song", &r.eval.song)] {
+            for (task, t) in [
+                ("quadrant", &l.quadrant),
+                ("arousal", &l.arousal),
+                ("valence", &l.valence),
+            ] {
+                let (w, m) = (&t.scores.weighted, &t.scores.macro_avg);
+                csv += &format!(
+                    "{},{},{},{},{},{level},{task},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
+                    method_name(r.method),
+                    mode_name(r.mode),
+                    r.pre,
+                    r.music,
+                    r.repeat,
+                    w.precision,
+                    w.recall,
+                    w.f1,
+                    m.precision,
+                    m.recall,
+                    m.f1,
+                    t.scores.accuracy
+                );
+            }
+        }
+    }
+    write_atomic(&out.join("results.csv"), csv.as_bytes())?;
+
+    // Group the repeats of each cell.
+    type Key = (&'static str, &'static str, &'static str, &'static str);
+    let mut cells: BTreeMap<Key, Vec<&CellResult>> = BTreeMap::new();
+    for r in results {
+        cells
+            .entry((method_name(r.method), mode_name(r.mode), r.pre, r.music))
+            .or_default()
+            .push(r);
+    }
+    let columns: [(&str, &str); 6] = [
+        ("man", "man"),
+        ("eng", "man"),
+        ("mix", "man"),
+        ("eng", "eng"),
+        ("man", "eng"),
+        ("mix", "eng"),
+    ];
+    let table = |title: &str, pick: &dyn Fn(&Evaluation) -> [f64; 3]| {
+        let mut s = format!("### {title}\n\n| model |");
+        for (p, m) in columns {
+            s += &format!(" {p}2{m} Q / A / V |");
+        }
+        s += "\n|---|---|---|---|---|---|---|\n";
+        for &method in &o.methods {
+            for mode in [TransferMode::FeatExt, TransferMode::Full] {
+                s += &format!("| {}-{} |", method.method().label(), mode.label());
+                for (p, m) in columns {
+                    match cells.get(&(method_name(method), mode_name(mode), p, m)) {
+                        Some(rs) => {
+                            let vals: Vec<[f64; 3]> = rs.iter().map(|r| pick(&r.eval)).collect();
+                            let col = |k: usize| vals.iter().map(|v| v[k]).collect::<Vec<_>>();
+                            s += &format!(
+                                " {} / {} / {} |",
+                                fmt(&col(0)),
+                                fmt(&col(1)),
+                                fmt(&col(2))
+                            );
+                        }
+                        None => s += " - |",
+                    }
+                }
+                s += "\n";
+            }
+        }
+        s
+    };
+    let mut md = String::from("# Reproduction of Table 2 (Gómez-Cañón et al., ICASSP 2021)\n\n");
+    md += &format!(
+        "Speech: English {} and Mandarin {}{}. Music: \"eng\" = {}, \"man\" = {}. {} repeat(s) (mean±std); pretraining {} epochs, transfer {} epochs per phase; model files in {:?}.\n\nxx2yy = encoder pretrained on speech xx, classifier trained and tested on music yy. Q / A / V = quadrant, arousal, valence.\n\n",
+        o.speech_en.display(),
+        o.speech_man.display(),
+        o.hours
+            .map(|h| format!(", {h} h drawn per configuration"))
+            .unwrap_or_default(),
+        o.music_en.display(),
+        o.music_man.display(),
+        o.repeats,
+        o.pretrain_epochs,
+        o.transfer_epochs,
+        o.precision,
+    );
+    md += &table(
+        "F-score, support-weighted, over 1-s patches (the paper's numbers)",
+        &|e| {
+            [
+                e.patch.quadrant.scores.weighted.f1,
+                e.patch.arousal.scores.weighted.f1,
+                e.patch.valence.scores.weighted.f1,
+            ]
+        },
+    );
+    md += "\n";
+    md += &table("F-score, macro, over 1-s patches", &|e| {
+        [
+            e.patch.quadrant.scores.macro_avg.f1,
+            e.patch.arousal.scores.macro_avg.f1,
+            e.patch.valence.scores.macro_avg.f1,
+        ]
+    });
+    md += "\n";
+    md += &table(
+        "F-score, support-weighted, over songs (mean of patch probabilities)",
+        &|e| {
+            [
+                e.song.quadrant.scores.weighted.f1,
+                e.song.arousal.scores.weighted.f1,
+                e.song.valence.scores.weighted.f1,
+            ]
+        },
+    );
+    md += "\n## Plots\n\nQuadrant confusion matrices (test patches, summed over repeats) and training curves (repeat 0).\n\n";
+    for (key, rs) in &cells {
+        let name = format!("{}-{}-{}2{}", key.0, key.1, key.2, key.3);
+        let mut sum = Confusion::new(&["Q1", "Q2", "Q3", "Q4"]);
+        for r in rs {
+            for (i, row) in r.eval.patch.quadrant.confusion.counts.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    sum.counts[i][j] += v;
+                }
+            }
+        }
+        let cm = plots_dir.join(format!("confusion-{name}.svg"));
+        plots::confusion(&sum, &cm, &format!("{name}: quadrant, test patches"))?;
+        let mut line = format!("- {name}: [confusion](plots/confusion-{name}.svg)");
+        if let Some(r0) = rs.iter().find(|r| r.repeat == 0) {
+            let curve = plots_dir.join(format!("training-{name}.svg"));
+            if plots::training_curves(
+                &r0.dir.join("metrics.csv"),
+                &curve,
+                &format!("{name}: transfer"),
+            )
+            .is_ok()
+            {
+                line += &format!(", [training](plots/training-{name}.svg)");
+            }
+        }
+        md += &line;
+        md += "\n";
+    }
+    for &method in &o.methods {
+        for pre in LANGS {
+            let dir = out
+                .join("pretrain")
+                .join(format!("{}-{pre}-r0", method_name(method)));
+            let curve = plots_dir.join(format!("pretrain-{}-{pre}.svg", method_name(method)));
+            if plots::training_curves(
+                &dir.join("metrics.csv"),
+                &curve,
+                &format!("pretraining {} on {pre}", method_name(method)),
+            )
+            .is_ok()
+            {
+                md += &format!(
+                    "- pretraining {} on {pre}: [curves](plots/pretrain-{}-{pre}.svg)\n",
+                    method_name(method),
+                    method_name(method)
+                );
+            }
+        }
+    }
+    write_atomic(&out.join("REPORT.md"), md.as_bytes())?;
+    eprintln!("report -> {}", out.join("REPORT.md").display());
+    Ok(())
+}

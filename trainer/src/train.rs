@@ -1,0 +1,922 @@
+//! Training: pretraining (DAE / SCAE, CPC) and transfer (Feat. Ext., Full), with the run
+//! folder, per-epoch checkpoints that make a killed run resume, and the learning-rate
+//! rules of the original Keras code.
+//!
+//! burn 0.22's `Learner` is not used: it has no ReduceLROnPlateau nor Keras' per-iteration
+//! `decay`, and resuming mid-grid across three networks is simpler with this small loop.
+//! burn's own pieces do the rest: modules, Adam (AMSGrad), losses, records for checkpoints
+//! (they keep the parameter ids, so Adam's state reattaches on resume).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig, MseLoss, Reduction};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Distribution};
+use mer::Patches;
+use mer::model::{CPC_FUTURE, CPC_PAST, Classifier, Cpc, Encoder, Scae};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::data::progress_bar;
+use crate::io::write_atomic;
+
+/// Learning-rate rules of the original: Keras' `decay` (lr / (1 + decay * iterations))
+/// times the factor ReduceLROnPlateau has reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    pub lr: f64,
+    pub decay: f64,
+    pub plateau_factor: f64,
+    pub plateau_patience: usize,
+    pub early_stop_patience: usize,
+}
+
+/// Everything a resumed run needs besides the weights and the optimizer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct TrainState {
+    /// Epochs completed in the current phase.
+    pub epoch: usize,
+    /// Optimizer steps so far (Keras' `iterations`, for the decay).
+    pub iterations: u64,
+    /// Multiplier from ReduceLROnPlateau.
+    pub lr_factor: f64,
+    pub plateau_best: f64,
+    pub plateau_wait: usize,
+    pub stop_best: f64,
+    pub stop_wait: usize,
+    /// Best checkpoint metric so far (lower is better) and its epoch.
+    pub best: f64,
+    pub best_epoch: usize,
+    /// Transfer phase (0: frozen encoder, 1: fine-tuning everything).
+    pub phase: usize,
+    pub stopped_early: bool,
+}
+
+impl TrainState {
+    fn fresh() -> Self {
+        Self {
+            lr_factor: 1.0,
+            plateau_best: f64::INFINITY,
+            stop_best: f64::INFINITY,
+            best: f64::INFINITY,
+            ..Default::default()
+        }
+    }
+
+    fn lr(&self, s: &Schedule) -> f64 {
+        s.lr * self.lr_factor / (1.0 + s.decay * self.iterations as f64)
+    }
+
+    /// Keras' ReduceLROnPlateau (factor 0.5) and EarlyStopping on the validation loss.
+    /// Returns true when training should stop.
+    fn end_epoch(&mut self, val_loss: f64, s: &Schedule) -> bool {
+        const MIN_DELTA: f64 = 1e-4;
+        if val_loss < self.plateau_best - MIN_DELTA {
+            self.plateau_best = val_loss;
+            self.plateau_wait = 0;
+        } else {
+            self.plateau_wait += 1;
+            if self.plateau_wait >= s.plateau_patience {
+                self.lr_factor *= 0.5;
+                self.plateau_wait = 0;
+            }
+        }
+        if val_loss < self.stop_best - MIN_DELTA {
+            self.stop_best = val_loss;
+            self.stop_wait = 0;
+        } else {
+            self.stop_wait += 1;
+        }
+        self.stopped_early = self.stop_wait >= s.early_stop_patience;
+        self.stopped_early
+    }
+}
+
+/// A run folder: config.json, log.txt, metrics.csv, checkpoint/, best.record, done.json.
+pub struct Run {
+    pub dir: PathBuf,
+}
+
+impl Run {
+    /// Opens (or creates) a run folder for `config`. An existing folder must hold the same
+    /// configuration (epochs aside), so that a rerun resumes the same run.
+    pub fn open<C: Serialize>(dir: &Path, config: &C) -> Result<Self> {
+        std::fs::create_dir_all(dir.join("checkpoint"))
+            .with_context(|| format!("{}: cannot create the run folder", dir.display()))?;
+        let mut json = serde_json::to_value(config)?;
+        let path = dir.join("config.json");
+        if path.exists() {
+            let mut old: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)
+                .with_context(|| format!("{}: unreadable", path.display()))?;
+            for v in [&mut old, &mut json] {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("epochs");
+                }
+            }
+            if old != json {
+                bail!(
+                    "{} holds a run with another configuration; choose another --out",
+                    dir.display()
+                );
+            }
+        }
+        write_atomic(&path, serde_json::to_string_pretty(config)?.as_bytes())?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn log(&self, line: &str) {
+        eprintln!("{line}");
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log.txt"))
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.dir.join("done.json").exists()
+    }
+
+    pub fn finish(&self, summary: &serde_json::Value) -> Result<()> {
+        write_atomic(
+            &self.dir.join("done.json"),
+            serde_json::to_string_pretty(summary)?.as_bytes(),
+        )
+    }
+
+    /// Appends one epoch's row to metrics.csv (rewritten atomically with all rows).
+    fn metrics_row(&self, header: &str, row: &str, epoch_index: usize) -> Result<()> {
+        let path = self.dir.join("metrics.csv");
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines: Vec<&str> = old.lines().collect();
+        if lines.first() != Some(&header) {
+            lines = vec![header];
+        }
+        // A resumed epoch replaces a row the killed run may have written.
+        lines.truncate(1 + epoch_index);
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text.push_str(row);
+        text.push('\n');
+        write_atomic(&path, text.as_bytes())
+    }
+
+    fn save_checkpoint<M: Module>(
+        &self,
+        model: &M,
+        optim: &ModuleOptimizer,
+        state: &TrainState,
+    ) -> Result<()> {
+        let ck = self.dir.join("checkpoint");
+        write_atomic(&ck.join("model.record"), &record_bytes(model)?)?;
+        write_atomic(
+            &ck.join("optimizer.record"),
+            &optim.into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        )?;
+        // The state goes last: it is what marks the checkpoint complete.
+        write_atomic(
+            &ck.join("state.json"),
+            serde_json::to_string(state)?.as_bytes(),
+        )
+    }
+
+    /// The last checkpoint, if any: loads model and optimizer in place.
+    fn resume<M: Module>(
+        &self,
+        model: M,
+        optim: ModuleOptimizer,
+    ) -> Result<Option<(M, ModuleOptimizer, TrainState)>> {
+        let ck = self.dir.join("checkpoint");
+        let state_path = ck.join("state.json");
+        if !state_path.exists() {
+            return Ok(None);
+        }
+        let state: TrainState = serde_json::from_slice(&std::fs::read(&state_path)?)
+            .with_context(|| format!("{}: unreadable", state_path.display()))?;
+        let model = load_record(model, &std::fs::read(ck.join("model.record"))?)
+            .with_context(|| format!("{}: checkpoint", self.dir.display()))?;
+        let optim = optim
+            .from_bytes(Bytes::from_bytes_vec(std::fs::read(
+                ck.join("optimizer.record"),
+            )?))
+            .map_err(|e| anyhow::anyhow!("{}: optimizer checkpoint: {e:?}", self.dir.display()))?;
+        Ok(Some((model, optim, state)))
+    }
+
+    fn clear_checkpoint(&self) {
+        let _ = std::fs::remove_file(self.dir.join("checkpoint/state.json"));
+    }
+
+    pub fn best_path(&self) -> PathBuf {
+        self.dir.join("best.record")
+    }
+}
+
+pub fn record_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
+    Ok(model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?
+        .to_vec())
+}
+
+pub fn load_record<M: Module>(model: M, bytes: &[u8]) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| anyhow::anyhow!("unreadable weights: {e:?}"))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("weights do not fit the network: {e:?}"))
+}
+
+/// Patches of many files in one buffer, grouped by file.
+pub struct PatchSet {
+    pub data: Vec<f32>,
+    /// Start patch of each file, and one past the last.
+    pub offsets: Vec<usize>,
+    pub per: usize,
+}
+
+impl PatchSet {
+    pub fn new(files: Vec<Patches>) -> Self {
+        let per = 128 * 31;
+        let mut offsets = vec![0];
+        let mut data = Vec::with_capacity(files.iter().map(|p| p.data.len()).sum());
+        for p in files {
+            debug_assert_eq!(p.n_mels * p.frames, per);
+            data.extend_from_slice(&p.data);
+            offsets.push(offsets.last().copied().unwrap_or(0) + p.n);
+        }
+        Self { data, offsets, per }
+    }
+
+    pub fn len(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    pub fn files(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// A batch tensor [b, 1, 128, 31] of the given patches.
+    pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<4> {
+        let mut v = Vec::with_capacity(idx.len() * self.per);
+        for &i in idx {
+            v.extend_from_slice(&self.data[i * self.per..(i + 1) * self.per]);
+        }
+        Tensor::from_data(TensorData::new(v, [idx.len(), 1, 128, 31]), device)
+    }
+
+    /// A seeded random split of the files: (train, validation) patch sets.
+    pub fn split_files(self, val_frac: f64, seed: u64) -> (PatchSet, PatchSet) {
+        let mut order: Vec<usize> = (0..self.files()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        let n_val = ((self.files() as f64 * val_frac).round() as usize).clamp(
+            usize::from(self.files() >= 2),
+            self.files().saturating_sub(1),
+        );
+        let take = |files: &[usize]| {
+            let mut sorted = files.to_vec();
+            sorted.sort_unstable();
+            PatchSet::new(
+                sorted
+                    .iter()
+                    .map(|&f| {
+                        let (a, b) = (self.offsets[f], self.offsets[f + 1]);
+                        Patches {
+                            n: b - a,
+                            n_mels: 128,
+                            frames: 31,
+                            data: self.data[a * self.per..b * self.per].to_vec(),
+                        }
+                    })
+                    .collect(),
+            )
+        };
+        (take(&order[n_val..]), take(&order[..n_val]))
+    }
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    f64::from(t.into_scalar::<f32>())
+}
+
+fn epoch_rng(seed: u64, phase: usize, epoch: usize) -> StdRng {
+    StdRng::seed_from_u64(
+        seed ^ ((phase as u64) << 48) ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
+/// Options shared by every training command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoopOptions {
+    pub epochs: usize,
+    pub batch: usize,
+    pub seed: u64,
+    /// Patches (or CPC windows) drawn per epoch; all when None.
+    pub epoch_samples: Option<usize>,
+}
+
+/// The per-epoch skeleton shared by every network: resume, train, validate, schedule,
+/// checkpoint, keep the best. `step` trains on one batch and returns its loss; `validate`
+/// returns (validation loss, checkpoint metric to minimise, extra CSV columns).
+#[allow(clippy::too_many_arguments)]
+fn fit<M, S, V>(
+    run: &Run,
+    what: &str,
+    mut model: M,
+    mut optim: ModuleOptimizer,
+    schedule: &Schedule,
+    opts: &LoopOptions,
+    n_samples: usize,
+    phase: usize,
+    csv_header: &str,
+    initial_best: f64,
+    mut step: S,
+    mut validate: V,
+) -> Result<(M, TrainState)>
+where
+    M: Module,
+    S: FnMut(M, &mut ModuleOptimizer, &[usize], f64) -> Result<(M, f64)>,
+    V: FnMut(&M) -> Result<(f64, f64, String)>,
+{
+    let mut state = TrainState::fresh();
+    state.phase = phase;
+    state.best = initial_best;
+    if let Some((m, o, s)) = run.resume(model.clone(), optim.clone())?
+        && s.phase == phase
+    {
+        run.log(&format!(
+            "{what}: resuming after epoch {} (best {:.4} at epoch {})",
+            s.epoch, s.best, s.best_epoch
+        ));
+        model = m;
+        optim = o;
+        state = s;
+    }
+    let per_epoch = opts
+        .epoch_samples
+        .unwrap_or(n_samples)
+        .min(n_samples)
+        .max(1);
+    while state.epoch < opts.epochs && !state.stopped_early {
+        let epoch = state.epoch;
+        let mut rng = epoch_rng(opts.seed, phase, epoch);
+        let mut order: Vec<usize> = (0..n_samples).collect();
+        order.shuffle(&mut rng);
+        order.truncate(per_epoch);
+        model
+            .devices()
+            .first()
+            .inspect(|d| d.seed(opts.seed.wrapping_add(epoch as u64)));
+        let pb = progress_bar(
+            order.len() as u64,
+            &format!("{what} epoch {}/{}", epoch + 1, opts.epochs),
+        );
+        let started = std::time::Instant::now();
+        let (mut loss_sum, mut batches) = (0.0, 0usize);
+        for chunk in order.chunks(opts.batch.max(1)) {
+            let lr = state.lr(schedule);
+            let (m, loss) = step(model, &mut optim, chunk, lr)?;
+            model = m;
+            if !loss.is_finite() {
+                bail!(
+                    "{what}: the training loss became {loss} at epoch {}",
+                    epoch + 1
+                );
+            }
+            state.iterations += 1;
+            loss_sum += loss;
+            batches += 1;
+            pb.inc(chunk.len() as u64);
+        }
+        pb.finish_and_clear();
+        let train_loss = loss_sum / batches.max(1) as f64;
+        let (val_loss, metric, extra) = validate(&model)?;
+        let lr = state.lr(schedule);
+        state.epoch += 1;
+        let improved = metric < state.best;
+        if improved {
+            state.best = metric;
+            state.best_epoch = state.epoch;
+            write_atomic(&run.best_path(), &record_bytes(&model)?)?;
+        }
+        let stop = state.end_epoch(val_loss, schedule);
+        let secs = started.elapsed().as_secs_f64();
+        run.metrics_row(
+            csv_header,
+            &format!(
+                "{phase},{},{train_loss:.6},{val_loss:.6},{extra},{lr:.3e},{secs:.1}",
+                state.epoch
+            ),
+            // Rows of earlier phases stay; the index counts rows before this one.
+            state.epoch - 1 + phase_offset(run, phase),
+        )?;
+        run.log(&format!(
+            "{what} epoch {}/{}: train loss {train_loss:.4}, val loss {val_loss:.4}, {extra_named} lr {lr:.2e}, {secs:.1} s{}",
+            state.epoch,
+            opts.epochs,
+            if improved { " (best)" } else { "" },
+            extra_named = name_columns(csv_header, &extra),
+        ));
+        run.save_checkpoint(&model, &optim, &state)?;
+        if stop {
+            run.log(&format!("{what}: early stop after epoch {}", state.epoch));
+        }
+    }
+    Ok((model, state))
+}
+
+/// Rows of metrics.csv written by earlier phases of the same run.
+fn phase_offset(run: &Run, phase: usize) -> usize {
+    if phase == 0 {
+        return 0;
+    }
+    std::fs::read_to_string(run.dir.join("metrics.csv"))
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter(|l| {
+                    l.split(',')
+                        .next()
+                        .and_then(|p| p.parse::<usize>().ok())
+                        .is_some_and(|p| p < phase)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn name_columns(header: &str, extra: &str) -> String {
+    let names: Vec<&str> = header.split(',').skip(4).collect();
+    extra
+        .split(',')
+        .zip(names)
+        .map(|(v, n)| format!("{n} {v},"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn adam() -> ModuleOptimizer {
+    // Keras' Adam: epsilon 1e-7; AMSGrad as the original's compile call.
+    AdamConfig::new()
+        .with_amsgrad(true)
+        .with_epsilon(1e-7)
+        .init()
+}
+
+/// DAE target: the clean patch rescaled to [0, 1] per patch. The original decoder ends in a
+/// sigmoid, which cannot output log-mel values (about -16 to +5), so the reconstruction
+/// target is the patch min-max scaled; the encoder still sees raw log-mel patches, as in
+/// transfer and inference.
+fn unit_scaled(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let flat = x.reshape([b, c * h * w]);
+    let min = flat.clone().min_dim(1);
+    let max = flat.clone().max_dim(1);
+    let range = (max - min.clone()).add_scalar(1e-6);
+    ((flat - min) / range).reshape([b, c, h, w])
+}
+
+/// SCAE (DAE) pretraining: input = patch + 0.3 N(0, 1), target = the clean patch.
+pub fn pretrain_dae(
+    run: &Run,
+    train: &PatchSet,
+    val: &PatchSet,
+    device: &Device,
+    schedule: &Schedule,
+    opts: &LoopOptions,
+) -> Result<Scae> {
+    let model = Scae::new(device);
+    let optim = adam();
+    let noise = 0.3;
+    let val_device = device.clone().without_autodiff();
+    let header = "phase,epoch,train_loss,val_loss,lr,seconds";
+    fit(
+        run,
+        "dae",
+        model,
+        optim,
+        schedule,
+        opts,
+        train.len(),
+        0,
+        header,
+        f64::INFINITY,
+        |model: Scae, optim, idx, lr| {
+            let x = train.batch(idx, device);
+            let noisy = x.clone()
+                + x.random_like(Distribution::Normal(0.0, 1.0))
+                    .mul_scalar(noise);
+            let target = unit_scaled(x).detach();
+            let loss = MseLoss::new().forward(model.forward(noisy), target, Reduction::Mean);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let value = scalar(loss);
+            Ok((optim.step(lr, model, grads), value))
+        },
+        |model: &Scae| {
+            let eval = model.valid();
+            val_device.seed(opts.seed ^ 0x5EED);
+            let mut sum = 0.0;
+            let mut n = 0usize;
+            let idx: Vec<usize> = (0..val.len()).collect();
+            for chunk in idx.chunks(64) {
+                let x = val.batch(chunk, &val_device);
+                let noisy = x.clone()
+                    + x.random_like(Distribution::Normal(0.0, 1.0))
+                        .mul_scalar(noise);
+                let loss =
+                    MseLoss::new().forward(eval.forward(noisy), unit_scaled(x), Reduction::Mean);
+                sum += scalar(loss) * chunk.len() as f64;
+                n += chunk.len();
+            }
+            let l = sum / n.max(1) as f64;
+            Ok((l, l, String::new()))
+        },
+    )
+    .map(|(m, _)| m.valid())
+}
+
+/// CPC objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CpcObjective {
+    /// The original's binary task, with sound negatives: the future patches of another
+    /// window (another position or utterance), never a permutation of the true ones.
+    Binary,
+    /// InfoNCE (van den Oord et al. 2018): each window's true future against the other
+    /// windows' futures in the batch, at the same step.
+    Infonce,
+}
+
+/// Windows of past + future consecutive patches inside one utterance.
+fn cpc_windows(set: &PatchSet) -> Vec<usize> {
+    let span = CPC_PAST + CPC_FUTURE;
+    let mut starts = Vec::new();
+    for f in 0..set.files() {
+        let (a, b) = (set.offsets[f], set.offsets[f + 1]);
+        if b - a >= span {
+            starts.extend(a..=b - span);
+        }
+    }
+    starts
+}
+
+/// Loss and accuracy of a batch of CPC windows.
+fn cpc_batch(
+    model: &Cpc,
+    set: &PatchSet,
+    starts: &[usize],
+    objective: CpcObjective,
+    device: &Device,
+) -> (Tensor<1>, f64) {
+    let b = starts.len();
+    let span = CPC_PAST + CPC_FUTURE;
+    let idx: Vec<usize> = starts.iter().flat_map(|&s| s..s + span).collect();
+    let codes = model
+        .encode(set.batch(&idx, device))
+        .reshape([b, span, mer::model::CPC_CODE]);
+    let past = codes
+        .clone()
+        .slice([0..b, 0..CPC_PAST, 0..mer::model::CPC_CODE]);
+    let future = codes.slice([0..b, CPC_PAST..span, 0..mer::model::CPC_CODE]);
+    let pred = model.predict(model.context(past));
+    match objective {
+        CpcObjective::Binary => {
+            // Even rows: the true future (label 1); odd rows: the next window's (label 0).
+            let partner: Vec<i64> = (0..b)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        i as i64
+                    } else {
+                        ((i + 1) % b) as i64
+                    }
+                })
+                .collect();
+            let labels: Vec<i64> = (0..b).map(|i| i64::from(i % 2 == 0)).collect();
+            let partner = Tensor::<1, Int>::from_data(TensorData::new(partner, [b]), device);
+            let target = future.select(0, partner);
+            let logits = (pred * target).mean_dim(2).mean_dim(1).reshape([b]);
+            let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), device);
+            let loss = BinaryCrossEntropyLossConfig::new()
+                .with_logits(true)
+                .init(device)
+                .forward(logits.clone(), y);
+            let l: Vec<f32> = logits.into_data().try_into_vec().unwrap_or_default();
+            let correct = l
+                .iter()
+                .zip(&labels)
+                .filter(|(x, y)| (**x > 0.0) == (**y == 1))
+                .count();
+            (loss, correct as f64 / b as f64)
+        }
+        CpcObjective::Infonce => {
+            let targets = Tensor::<1, Int>::arange(0..b as i64, device);
+            let mut loss_sum: Option<Tensor<1>> = None;
+            let mut correct = 0usize;
+            for k in 0..CPC_FUTURE {
+                let p = pred
+                    .clone()
+                    .slice([0..b, k..k + 1, 0..mer::model::CPC_CODE])
+                    .reshape([b, mer::model::CPC_CODE]);
+                let z = future
+                    .clone()
+                    .slice([0..b, k..k + 1, 0..mer::model::CPC_CODE])
+                    .reshape([b, mer::model::CPC_CODE]);
+                let logits = p.matmul(z.transpose());
+                let ce = CrossEntropyLossConfig::new()
+                    .init(device)
+                    .forward(logits.clone(), targets.clone());
+                let arg: Vec<i64> = logits
+                    .argmax(1)
+                    .reshape([b])
+                    .into_data()
+                    .try_into_vec_as::<i64>()
+                    .unwrap_or_default();
+                correct += arg
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, a)| *i as i64 == **a)
+                    .count();
+                loss_sum = Some(match loss_sum {
+                    Some(s) => s + ce,
+                    None => ce,
+                });
+            }
+            let loss = loss_sum
+                .expect("two future steps")
+                .div_scalar(CPC_FUTURE as f64);
+            (loss, correct as f64 / (b * CPC_FUTURE) as f64)
+        }
+    }
+}
+
+/// CPC pretraining: 4 past patches -> GRU context -> predicted codes of the next 2.
+pub fn pretrain_cpc(
+    run: &Run,
+    train: &PatchSet,
+    val: &PatchSet,
+    objective: CpcObjective,
+    device: &Device,
+    schedule: &Schedule,
+    opts: &LoopOptions,
+) -> Result<Cpc> {
+    let train_windows = cpc_windows(train);
+    let val_windows = cpc_windows(val);
+    if train_windows.len() < 2 || val_windows.len() < 2 {
+        bail!(
+            "CPC needs utterances of at least {} patches ({:.1} s): {} training and {} validation windows found",
+            CPC_PAST + CPC_FUTURE,
+            (CPC_PAST + CPC_FUTURE - 1) as f64 * 0.48 + 0.99,
+            train_windows.len(),
+            val_windows.len()
+        );
+    }
+    let model = Cpc::new(device);
+    let optim = adam();
+    let val_device = device.clone().without_autodiff();
+    let header = "phase,epoch,train_loss,val_loss,val_accuracy,lr,seconds";
+    let batch = opts.batch.max(2);
+    fit(
+        run,
+        "cpc",
+        model,
+        optim,
+        schedule,
+        &LoopOptions {
+            batch,
+            ..opts.clone()
+        },
+        train_windows.len(),
+        0,
+        header,
+        f64::INFINITY,
+        |model: Cpc, optim, idx, lr| {
+            if idx.len() < 2 {
+                return Ok((model, 0.0));
+            }
+            let starts: Vec<usize> = idx.iter().map(|&i| train_windows[i]).collect();
+            let (loss, _) = cpc_batch(&model, train, &starts, objective, device);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let value = scalar(loss);
+            Ok((optim.step(lr, model, grads), value))
+        },
+        |model: &Cpc| {
+            let eval = model.valid();
+            let (mut loss, mut acc, mut n) = (0.0, 0.0, 0usize);
+            for chunk in val_windows.chunks(batch) {
+                if chunk.len() < 2 {
+                    continue;
+                }
+                let (l, a) = cpc_batch(&eval, val, chunk, objective, &val_device);
+                loss += scalar(l) * chunk.len() as f64;
+                acc += a * chunk.len() as f64;
+                n += chunk.len();
+            }
+            let n = n.max(1) as f64;
+            Ok((loss / n, loss / n, format!("{:.4}", acc / n)))
+        },
+    )
+    .map(|(m, _)| m.valid())
+}
+
+/// Labels of every patch of a music set: (quadrant, arousal, valence) class indices.
+#[derive(Debug, Clone)]
+pub struct PatchLabels {
+    pub quadrant: Vec<usize>,
+    pub arousal: Vec<usize>,
+    pub valence: Vec<usize>,
+}
+
+/// scikit-learn's "balanced" class weights: n / (classes * count); absent classes get 1.
+pub fn balanced_weights(labels: &[usize], classes: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        counts[l] += 1;
+    }
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                1.0
+            } else {
+                labels.len() as f32 / (classes * c) as f32
+            }
+        })
+        .collect()
+}
+
+fn int_tensor(v: &[usize], idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let data: Vec<i64> = idx.iter().map(|&i| v[i] as i64).collect();
+    Tensor::from_data(TensorData::new(data, [idx.len()]), device)
+}
+
+struct TaskLoss {
+    quadrant: burn::nn::loss::CrossEntropyLoss,
+    arousal: burn::nn::loss::CrossEntropyLoss,
+    valence: burn::nn::loss::CrossEntropyLoss,
+}
+
+impl TaskLoss {
+    fn new(labels: &PatchLabels, device: &Device) -> Self {
+        let ce = |w: Vec<f32>| {
+            CrossEntropyLossConfig::new()
+                .with_weights(Some(w))
+                .init(device)
+        };
+        Self {
+            quadrant: ce(balanced_weights(&labels.quadrant, 4)),
+            arousal: ce(balanced_weights(&labels.arousal, 2)),
+            valence: ce(balanced_weights(&labels.valence, 2)),
+        }
+    }
+
+    fn forward(
+        &self,
+        model: &Classifier,
+        x: Tensor<4>,
+        labels: &PatchLabels,
+        idx: &[usize],
+        device: &Device,
+    ) -> (Tensor<1>, Tensor<2>) {
+        let out = model.forward(x);
+        let q = self.quadrant.forward(
+            out.quadrant.clone(),
+            int_tensor(&labels.quadrant, idx, device),
+        );
+        let a = self
+            .arousal
+            .forward(out.arousal, int_tensor(&labels.arousal, idx, device));
+        let v = self
+            .valence
+            .forward(out.valence, int_tensor(&labels.valence, idx, device));
+        (q + a + v, out.quadrant)
+    }
+}
+
+/// Transfer settings (the original code's values by default; SPEC.md "Transfer").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferSchedules {
+    pub feat_ext: Schedule,
+    pub full: Schedule,
+}
+
+/// Transfer to the multi-task classifier. Feat. Ext.: encoder frozen (weights, BatchNorm
+/// statistics and dropout), the dense layers trained. Full: after that phase, every layer
+/// released and trained further at the lower learning rate. Checkpoint: the best
+/// validation quadrant accuracy (patches).
+#[allow(clippy::too_many_arguments)]
+pub fn transfer(
+    run: &Run,
+    encoder: Encoder,
+    train: (&PatchSet, &PatchLabels),
+    val: (&PatchSet, &PatchLabels),
+    full: bool,
+    device: &Device,
+    schedules: &TransferSchedules,
+    opts: &LoopOptions,
+) -> Result<Classifier> {
+    let header = "phase,epoch,train_loss,val_loss,val_quadrant_accuracy,lr,seconds";
+    let loss = TaskLoss::new(train.1, device);
+    let val_device = device.clone().without_autodiff();
+    let val_loss_fn = TaskLoss::new(val.1, &val_device);
+    let validate = |model: &Classifier| -> Result<(f64, f64, String)> {
+        let eval = model.valid();
+        let (mut sum, mut correct, mut n) = (0.0, 0usize, 0usize);
+        let idx: Vec<usize> = (0..val.0.len()).collect();
+        for chunk in idx.chunks(128) {
+            let x = val.0.batch(chunk, &val_device);
+            let (l, q) = val_loss_fn.forward(&eval, x, val.1, chunk, &val_device);
+            sum += scalar(l) * chunk.len() as f64;
+            let pred: Vec<i64> = q
+                .argmax(1)
+                .reshape([chunk.len()])
+                .into_data()
+                .try_into_vec_as::<i64>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            correct += chunk
+                .iter()
+                .zip(&pred)
+                .filter(|(i, p)| val.1.quadrant[**i] as i64 == **p)
+                .count();
+            n += chunk.len();
+        }
+        let acc = correct as f64 / n.max(1) as f64;
+        // Minimise: the negative accuracy (ties broken by the loss).
+        Ok((
+            sum / n.max(1) as f64,
+            -acc + 1e-6 * sum / n.max(1) as f64,
+            format!("{acc:.4}"),
+        ))
+    };
+    let step = |model: Classifier, optim: &mut ModuleOptimizer, idx: &[usize], lr: f64| {
+        let x = train.0.batch(idx, device);
+        let (l, _) = loss.forward(&model, x, train.1, idx, device);
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        let value = scalar(l);
+        Ok((optim.step(lr, model, grads), value))
+    };
+    let mut model = Classifier::with_encoder(encoder, device);
+    model.encoder = model.encoder.freeze();
+    // Marks the end of the frozen phase and holds its best metric.
+    let phase0_done = run.dir.join("checkpoint/phase0.json");
+    let phase0_best: f64 = match std::fs::read(&phase0_done) {
+        Ok(b) => serde_json::from_slice(&b)?,
+        Err(_) => {
+            let (m, state) = fit(
+                run,
+                "feat-ext",
+                model,
+                adam(),
+                &schedules.feat_ext,
+                opts,
+                train.0.len(),
+                0,
+                header,
+                f64::INFINITY,
+                step,
+                validate,
+            )?;
+            model = m;
+            write_atomic(&phase0_done, serde_json::to_string(&state.best)?.as_bytes())?;
+            state.best
+        }
+    };
+    if full {
+        // Phase 2 starts from the best frozen-encoder checkpoint with everything released,
+        // and keeps the best of phase 1 as the bar to beat.
+        let best = std::fs::read(run.best_path())?;
+        let mut released = load_record(Classifier::new(device), &best)?;
+        released.encoder = released.encoder.unfreeze();
+        model = fit(
+            run,
+            "full",
+            released,
+            adam(),
+            &schedules.full,
+            opts,
+            train.0.len(),
+            1,
+            header,
+            phase0_best,
+            step,
+            validate,
+        )?
+        .0;
+    }
+    drop(model);
+    run.clear_checkpoint();
+    let best = std::fs::read(run.best_path())?;
+    Ok(load_record(Classifier::new(device), &best)?.valid())
+}

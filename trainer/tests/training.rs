@@ -1,0 +1,595 @@
+//! End-to-end training runs of the `trainer` binary on tiny corpora made here: speech-like
+//! utterances in two "languages" and music clips whose quadrant sets tempo, mode, loudness
+//! and register.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()
+        .expect("trainer runs")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "trainer failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write_mono(path: &Path, rate: u32, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for x in samples {
+        w.write_sample((x.clamp(-1.0, 1.0) * 32767.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// A deterministic pseudo-random sequence.
+fn lcg(seed: &mut u64) -> f32 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+}
+
+/// "Speech": syllables of voiced harmonics with moving formants and pauses. The two
+/// languages differ in pitch contour (Mandarin-like tones vs flat) and syllable rate.
+fn utterance(seconds: f32, tonal: bool, seed: u64) -> Vec<f32> {
+    let rate = 16_000.0;
+    let mut rng = seed;
+    let n = (seconds * rate) as usize;
+    let syllable = if tonal { 0.22 } else { 0.16 };
+    let mut out = vec![0f32; n];
+    let mut phase = 0f32;
+    for (i, x) in out.iter_mut().enumerate() {
+        let t = i as f32 / rate;
+        let k = (t / syllable) as u64;
+        let within = (t % syllable) / syllable;
+        let mut r = seed ^ k.wrapping_mul(0x9E37);
+        let base = 110.0 + 60.0 * (lcg(&mut r) + 1.0);
+        let contour = if tonal {
+            1.0 + 0.3 * (std::f32::consts::PI * within * (1.0 + (k % 4) as f32)).sin()
+        } else {
+            1.0
+        };
+        let f0 = base * contour;
+        phase += 2.0 * std::f32::consts::PI * f0 / rate;
+        let formant = 500.0 + 1500.0 * (0.5 + 0.5 * lcg(&mut r));
+        let env =
+            (std::f32::consts::PI * within).sin().powi(2) * if k % 5 == 4 { 0.0 } else { 1.0 };
+        let mut v = 0.0;
+        for h in 1..12 {
+            let fh = f0 * h as f32;
+            let gain = 1.0 / (1.0 + ((fh - formant) / 300.0).powi(2));
+            v += gain * (phase * h as f32).sin();
+        }
+        *x = 0.2 * env * v + 0.005 * lcg(&mut rng);
+    }
+    out
+}
+
+/// "Music" with quadrant cues: tempo and loudness (arousal), major or minor and register
+/// (valence).
+fn clip(q: usize, seconds: f32, seed: u64) -> Vec<f32> {
+    let rate = 22_050.0;
+    let n = (seconds * rate) as usize;
+    let (aroused, positive) = (q < 2, q == 0 || q == 3);
+    let bpm = if aroused { 160.0 } else { 60.0 };
+    let gain = if aroused { 0.8 } else { 0.2 };
+    let root = if positive { 440.0 } else { 196.0 };
+    let third = if positive { 1.26 } else { 1.189 };
+    let mut rng = seed;
+    let beat = 60.0 / bpm;
+    (0..n)
+        .map(|i| {
+            let t = i as f32 / rate;
+            let k = (t / beat) as usize;
+            let within = (t % beat) / beat;
+            let step = [1.0, third, 1.498, 2.0][(k + seed as usize) % 4];
+            let f = root * step;
+            let env = (-within * if aroused { 8.0 } else { 1.5 }).exp();
+            let tone = (2.0 * std::f32::consts::PI * f * t).sin()
+                + 0.5 * (2.0 * std::f32::consts::PI * 2.0 * f * t).sin();
+            gain * env * tone * 0.6 + 0.01 * lcg(&mut rng)
+        })
+        .collect()
+}
+
+struct Corpora {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Corpora {
+    fn speech(&self, lang: &str) -> PathBuf {
+        self.root.join("speech").join(lang)
+    }
+    fn music(&self) -> PathBuf {
+        self.root.join("music/annotations.csv")
+    }
+}
+
+/// Two speech "languages" (6 utterances of 4 s each, in nested folders like LibriSpeech)
+/// and 24 music clips of 3 s, 6 per quadrant, with a 4Q-emotion-style CSV.
+fn corpora() -> &'static Corpora {
+    static C: OnceLock<Corpora> = OnceLock::new();
+    C.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for (lang, tonal) in [("eng", false), ("man", true)] {
+            for i in 0..6u64 {
+                let d = root
+                    .join("speech")
+                    .join(lang)
+                    .join(format!("speaker{}", i % 2));
+                std::fs::create_dir_all(&d).unwrap();
+                write_mono(
+                    &d.join(format!("utt{i}.wav")),
+                    16_000,
+                    &utterance(4.0, tonal, i + 100 * u64::from(tonal)),
+                );
+            }
+        }
+        let music = root.join("music");
+        std::fs::create_dir_all(music.join("audio")).unwrap();
+        let mut csv = String::from("Songs,Quads,Arousal,Valence\n");
+        for q in 0..4 {
+            for i in 0..6u64 {
+                let name = format!("audio/q{}_{i}.wav", q + 1);
+                write_mono(&music.join(&name), 22_050, &clip(q, 3.0, i));
+                let a = if q < 2 { "positive" } else { "negative" };
+                let v = if q == 0 || q == 3 {
+                    "positive"
+                } else {
+                    "negative"
+                };
+                csv += &format!("./{name},Q{},{a},{v}\n", q + 1);
+            }
+        }
+        std::fs::write(music.join("annotations.csv"), csv).unwrap();
+        Corpora { _dir: dir, root }
+    })
+}
+
+fn metrics_rows(run: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+fn pretrain(method: &str, out: &Path, extra: &[&str]) -> Output {
+    let c = corpora();
+    let eng = format!("eng={}", s(&c.speech("eng")));
+    let man = format!("man={}", s(&c.speech("man")));
+    let mut args = vec![
+        "pretrain",
+        "--method",
+        method,
+        "--speech",
+        &eng,
+        "--speech",
+        &man,
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--epoch-patches",
+        "16",
+        "--seed",
+        "3",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
+#[test]
+fn pretrain_transfer_evaluate_predict_for_both_methods_and_modes() {
+    let c = corpora();
+    let dir = tempfile::tempdir().unwrap();
+    for method in ["dae", "cpc"] {
+        let pre = dir.path().join(format!("pre-{method}"));
+        ok(pretrain(method, &pre, &[]));
+        for f in [
+            "config.json",
+            "log.txt",
+            "metrics.csv",
+            "best.record",
+            "done.json",
+        ] {
+            assert!(pre.join(f).exists(), "{method}: {f} missing");
+        }
+        assert_eq!(metrics_rows(&pre).len(), 2);
+        if method == "cpc" {
+            let header = std::fs::read_to_string(pre.join("metrics.csv")).unwrap();
+            assert!(header.starts_with("phase,epoch,train_loss,val_loss,val_accuracy"));
+        }
+        for mode in ["feat-ext", "full"] {
+            let run = dir.path().join(format!("{method}-{mode}"));
+            ok(trainer(&[
+                "transfer",
+                "--encoder",
+                s(&pre),
+                "--music",
+                s(&c.music()),
+                "--mode",
+                mode,
+                "--epochs",
+                "2",
+                "--batch",
+                "16",
+                "--seed",
+                "1",
+                "--out",
+                s(&run),
+            ]));
+            let model = run.join("model.mer");
+            assert!(model.exists());
+            // Full runs the frozen phase, then the fine-tuning phase.
+            let phases: std::collections::BTreeSet<String> =
+                metrics_rows(&run).iter().map(|r| r[0].clone()).collect();
+            assert_eq!(phases.len(), if mode == "full" { 2 } else { 1 }, "{mode}");
+            let split: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(run.join("splits.json")).unwrap()).unwrap();
+            assert_eq!(
+                split["test"].as_array().unwrap().len(),
+                8,
+                "30 % of 6 per quadrant, rounded: 2 x 4"
+            );
+
+            let o = ok(trainer(&["inspect", "--json", s(&model)]));
+            let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(
+                meta["variant"]["method"],
+                if method == "dae" { "scae" } else { "cpc" }
+            );
+            assert_eq!(meta["variant"]["mode"], mode);
+            assert_eq!(
+                meta["variant"]["pretrain_languages"],
+                serde_json::json!(["eng", "man"])
+            );
+            let stored = meta["metrics"]["test"]["patch"]["quadrant"]["f1_weighted"]
+                .as_f64()
+                .unwrap();
+
+            let o = ok(trainer(&[
+                "evaluate",
+                "--model",
+                s(&model),
+                "--music",
+                s(&c.music()),
+                "--json",
+            ]));
+            let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(e["songs"], 8);
+            let f1 = e["patch"]["quadrant"]["scores"]["weighted"]["f1"]
+                .as_f64()
+                .unwrap();
+            assert!(
+                (f1 - stored).abs() < 1e-9,
+                "evaluate {f1} vs stored {stored}"
+            );
+            let total: u64 = e["song"]["quadrant"]["confusion"]["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()))
+                .sum();
+            assert_eq!(total, 8);
+
+            let song = c.root.join("music/audio/q1_0.wav");
+            let o = ok(trainer(&[
+                "predict",
+                "--model",
+                s(&model),
+                "--format",
+                "json",
+                s(&song),
+            ]));
+            let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert!(p[0]["quadrant"].as_str().unwrap().starts_with('Q'));
+        }
+    }
+}
+
+#[test]
+fn the_classifier_learns_a_learnable_toy() {
+    // Separable clips (tempo, loudness, mode and register set by the quadrant): the
+    // training loss falls and the test songs are mostly right.
+    let c = corpora();
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    ok(pretrain("dae", &pre, &[]));
+    let run = dir.path().join("toy");
+    ok(trainer(&[
+        "transfer",
+        "--encoder",
+        s(&pre),
+        "--music",
+        s(&c.music()),
+        "--mode",
+        "feat-ext",
+        "--epochs",
+        "12",
+        "--batch",
+        "16",
+        "--seed",
+        "2",
+        "--out",
+        s(&run),
+    ]));
+    let rows = metrics_rows(&run);
+    let loss = |r: &Vec<String>| r[2].parse::<f64>().unwrap();
+    let first = loss(&rows[0]);
+    let last = rows[rows.len() - 3..].iter().map(loss).sum::<f64>() / 3.0;
+    assert!(last < 0.7 * first, "training loss {first} -> {last}");
+    let e: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("evaluation-test.json")).unwrap()).unwrap();
+    let acc = e["song"]["quadrant"]["scores"]["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(acc >= 0.5, "song accuracy {acc} (chance 0.25)");
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("resume");
+    let c = corpora();
+    let eng = format!("eng={}", s(&c.speech("eng")));
+    let args = [
+        "pretrain",
+        "--method",
+        "dae",
+        "--speech",
+        &eng,
+        "--epochs",
+        "4",
+        "--batch",
+        "8",
+        "--epoch-patches",
+        "24",
+        "--seed",
+        "5",
+        "--out",
+        s(&run),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it during the second epoch: after the first checkpoint is complete.
+    let state = run.join("checkpoint/state.json");
+    let started = std::time::Instant::now();
+    while !state.exists() {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no checkpoint after 300 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run.join("done.json").exists());
+    let before = metrics_rows(&run).len();
+    assert!((1..4).contains(&before), "{before} epochs before the kill");
+
+    let o = ok(trainer(&args));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.contains(&format!("resuming after epoch {before}")),
+        "{log}"
+    );
+    let rows = metrics_rows(&run);
+    let epochs: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(epochs, ["1", "2", "3", "4"], "each epoch once");
+    assert!(run.join("done.json").exists());
+    // A third run finds it complete.
+    let o = ok(trainer(&args));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already complete"));
+}
+
+#[test]
+fn bad_rows_are_reported_and_skipped() {
+    let c = corpora();
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    ok(pretrain("dae", &pre, &[]));
+    // CH-818's layout: continuous arousal/valence around a midpoint, plus bad rows.
+    let music = c.root.join("music");
+    let mut csv = String::from("Songs,Arousal,Valence\n");
+    for q in 0..4 {
+        for i in 0..6 {
+            let (a, v) = match q {
+                0 => (4.0, 4.2),
+                1 => (4.5, 1.5),
+                2 => (1.0, 2.0),
+                _ => (2.0, 4.5),
+            };
+            csv += &format!("audio/q{}_{i}.wav,{a},{v}\n", q + 1);
+        }
+    }
+    csv += "audio/missing.wav,4.0,4.0\n";
+    csv += "audio/q1_0.wav,high-ish,4.0\n";
+    std::fs::write(music.join("continuous.csv"), csv).unwrap();
+    let run = dir.path().join("ch");
+    let o = ok(trainer(&[
+        "transfer",
+        "--encoder",
+        s(&pre),
+        "--music",
+        s(&music.join("continuous.csv")),
+        "--av-midpoint",
+        "3",
+        "--mode",
+        "feat-ext",
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+    ]));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("row 26: missing file"), "{log}");
+    assert!(log.contains("row 27: unknown label"), "{log}");
+    assert!(log.contains("2 bad rows skipped, 24 songs kept"), "{log}");
+    let split: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("splits.json")).unwrap()).unwrap();
+    let n: usize = ["train", "val", "test"]
+        .iter()
+        .map(|k| split[k].as_array().unwrap().len())
+        .sum();
+    assert_eq!(n, 24);
+}
+
+#[test]
+fn training_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trainer(&[
+        "pretrain",
+        "--method",
+        "dae",
+        "--speech",
+        "/nonexistent/speech",
+        "--out",
+        s(&dir.path().join("x")),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/nonexistent/speech: not a folder"), "{err}");
+    let o = trainer(&[
+        "transfer",
+        "--encoder",
+        s(dir.path()),
+        "--music",
+        s(&corpora().music()),
+        "--mode",
+        "full",
+        "--out",
+        s(&dir.path().join("y")),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not a pretraining run"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn reproduce_runs_the_whole_grid_and_resumes() {
+    let c = corpora();
+    let dir = tempfile::tempdir().unwrap();
+    // The Mandarin music set in CH-818's layout (continuous arousal/valence).
+    let music = c.root.join("music");
+    let mut csv = String::from("Songs,Arousal,Valence\n");
+    for q in 0..4 {
+        for i in 0..6 {
+            let (a, v) = [(0.6, 0.5), (0.7, -0.4), (-0.5, -0.6), (-0.4, 0.5)][q];
+            csv += &format!("audio/q{}_{i}.wav,{a},{v}\n", q + 1);
+        }
+    }
+    std::fs::write(music.join("ch818-like.csv"), csv).unwrap();
+    let out = dir.path().join("grid");
+    let (eng, man) = (c.speech("eng"), c.speech("man"));
+    let (music_en, music_man) = (c.music(), music.join("ch818-like.csv"));
+    let args = [
+        "reproduce",
+        "--speech-en",
+        s(&eng),
+        "--speech-man",
+        s(&man),
+        "--music-en",
+        s(&music_en),
+        "--music-man",
+        s(&music_man),
+        "--repeats",
+        "1",
+        "--pretrain-epochs",
+        "1",
+        "--transfer-epochs",
+        "1",
+        "--pretrain-batch",
+        "8",
+        "--transfer-batch",
+        "32",
+        "--epoch-patches",
+        "16",
+        "--out",
+        s(&out),
+    ];
+    ok(trainer(&args));
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    for row in [
+        "| SCAE-Feat. Ext. |",
+        "| SCAE-Full |",
+        "| CPC-Feat. Ext. |",
+        "| CPC-Full |",
+    ] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("{row} missing:\n{report}"));
+        // Six columns (man2man .. mix2eng), each "Q / A / V", none missing.
+        assert_eq!(line.matches(" / ").count(), 12, "{line}");
+        assert!(!line.contains(" - |"), "{line}");
+    }
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    // 24 cells x 2 levels x 3 tasks.
+    assert_eq!(results.lines().count(), 1 + 24 * 6);
+    assert_eq!(std::fs::read_dir(out.join("transfer")).unwrap().count(), 24);
+    assert_eq!(std::fs::read_dir(out.join("pretrain")).unwrap().count(), 6);
+    let svgs = std::fs::read_dir(out.join("plots"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "svg")
+        })
+        .count();
+    assert!(svgs >= 24 + 6, "{svgs} plots");
+    let svg = std::fs::read_to_string(out.join("plots/confusion-scae-full-mix2man.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("Q4"));
+    // A Full cell reuses its Feat. Ext. sibling's frozen phase instead of training it again.
+    let full_log =
+        std::fs::read_to_string(out.join("transfer/cpc-full-eng2eng-r0/log.txt")).unwrap();
+    assert_eq!(
+        full_log.matches("feat-ext epoch 1/1").count(),
+        1,
+        "{full_log}"
+    );
+    // Rerunning finds every cell complete and rewrites the same report.
+    let o = ok(trainer(&args));
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(log.matches("already complete").count(), 30, "{log}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("REPORT.md")).unwrap(),
+        report
+    );
+}
