@@ -447,3 +447,36 @@ fn damaged_model_files_are_refused() {
         assert_clean_failure(&trainer(&["inspect", p]), name, problem);
     }
 }
+
+/// burn-wgpu natively (Vulkan; Mesa's lavapipe on a machine without a GPU) gives the same
+/// answer as the CPU backend.
+#[test]
+fn wgpu_matches_the_cpu_backend() {
+    let model = model().to_str().unwrap();
+    let song = fixtures().join("music.wav");
+    let song = song.to_str().unwrap();
+    let run = |device: &str| {
+        let o = trainer(&[
+            "predict", "--model", model, "--device", device, "--format", "json", song,
+        ]);
+        assert!(o.status.success(), "{device}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v[0].clone()
+    };
+    let (cpu, gpu) = (run("cpu"), run("wgpu"));
+    assert_eq!(cpu["quadrant"], gpu["quadrant"]);
+    for (a, b) in cpu["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(gpu["segments"].as_array().unwrap())
+    {
+        for q in ["Q1", "Q2", "Q3", "Q4"] {
+            let (x, y) = (
+                a["probabilities"][q].as_f64().unwrap(),
+                b["probabilities"][q].as_f64().unwrap(),
+            );
+            assert!((x - y).abs() < 1e-4, "{q}: cpu {x} vs wgpu {y}");
+        }
+    }
+}

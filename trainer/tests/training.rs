@@ -593,3 +593,17 @@ fn reproduce_runs_the_whole_grid_and_resumes() {
         report
     );
 }
+
+#[test]
+fn a_seed_makes_a_run_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let losses = |name: &str| {
+        let run = dir.path().join(name);
+        ok(pretrain("cpc", &run, &[]));
+        metrics_rows(&run)
+            .iter()
+            .map(|r| (r[2].clone(), r[3].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses("a"), losses("b"));
+}
