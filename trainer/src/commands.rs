@@ -97,7 +97,19 @@ fn features_of(cache: &FeatureCache, paths: &[PathBuf], what: &str) -> Vec<Optio
     out
 }
 
-pub fn pretrain(cfg: &PretrainConfig, out: &Path, cache_dir: &Path, device: &Device) -> Result<()> {
+/// Autodiff versions of the training devices (the first holds the model), seeded.
+fn autodiff(devices: &[Device], seed: u64) -> Result<Vec<Device>> {
+    let out: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
+    out.first().context("no training device")?.seed(seed);
+    Ok(out)
+}
+
+pub fn pretrain(
+    cfg: &PretrainConfig,
+    out: &Path,
+    cache_dir: &Path,
+    devices: &[Device],
+) -> Result<()> {
     let run = Run::open(out, cfg)?;
     if run.done() {
         run.log(&format!("{}: already complete", out.display()));
@@ -131,14 +143,15 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, cache_dir: &Path, device: &Dev
             "not enough speech: every utterance needs at least one 1-s patch, and two utterances are needed"
         );
     }
+    let train_devices = autodiff(devices, cfg.seed)?;
+    let train_device = train_devices[0].clone();
     let opts = LoopOptions {
         epochs: cfg.epochs,
         batch: cfg.batch,
         seed: cfg.seed,
         epoch_samples: cfg.epoch_patches,
+        devices: train_devices,
     };
-    let train_device = device.clone().autodiff();
-    train_device.seed(cfg.seed);
     match cfg.method {
         PretrainMethod::Dae => {
             train::pretrain_dae(
@@ -302,7 +315,7 @@ pub fn transfer(
     cfg: &TransferConfig,
     out: &Path,
     cache_dir: &Path,
-    device: &Device,
+    devices: &[Device],
 ) -> Result<PathBuf> {
     let run = Run::open(out, cfg)?;
     let model_path = out.join("model.mer");
@@ -310,8 +323,8 @@ pub fn transfer(
         run.log(&format!("{}: already complete", out.display()));
         return Ok(model_path);
     }
-    let train_device = device.clone().autodiff();
-    train_device.seed(cfg.seed);
+    let train_devices = autodiff(devices, cfg.seed)?;
+    let train_device = train_devices[0].clone();
     let (encoder, pre) = load_encoder(&cfg.encoder, &train_device)?;
     let cache = FeatureCache::new(cache_dir)?;
     let music = load_music(
@@ -357,6 +370,7 @@ pub fn transfer(
         batch: cfg.batch,
         seed: cfg.seed,
         epoch_samples: cfg.epoch_patches,
+        devices: train_devices,
     };
     let model = train::transfer(
         &run,
@@ -395,7 +409,7 @@ pub fn transfer(
         weights,
     };
     let test_idx = split.part(&music.songs, "test")?;
-    let eval_device = device.clone();
+    let eval_device = devices[0].clone();
     let classifier = mer::inference::load_classifier(&file, &eval_device)?;
     let evaluation = evaluate_songs(&classifier, &music, &test_idx, "test", &eval_device)?;
     file.meta.metrics = serde_json::json!({ "test": evaluation.summary() });

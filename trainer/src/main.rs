@@ -95,6 +95,11 @@ enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        /// Number of devices for data-parallel training (batches split, gradients summed
+        /// by burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of
+        /// the CPU backend (only useful to test the data-parallel path)
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
         /// Feature cache folder (default: feature-cache beside the run folder)
         #[arg(long)]
         cache: Option<PathBuf>,
@@ -132,6 +137,11 @@ enum Command {
         precision: PrecisionArg,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        /// Number of devices for data-parallel training (batches split, gradients summed
+        /// by burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of
+        /// the CPU backend (only useful to test the data-parallel path)
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
         #[arg(long)]
         cache: Option<PathBuf>,
         #[arg(long)]
@@ -203,6 +213,11 @@ enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        /// Number of devices for data-parallel training (batches split, gradients summed
+        /// by burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of
+        /// the CPU backend (only useful to test the data-parallel path)
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -273,6 +288,29 @@ impl From<PrecisionArg> for Precision {
     }
 }
 
+/// `n` devices of a kind, for data-parallel training.
+fn devices(arg: DeviceArg, n: usize) -> Result<Vec<Device>> {
+    match (arg, n) {
+        (_, 0) => bail!("--devices must be at least 1"),
+        (_, 1) => Ok(vec![device(arg)?]),
+        (DeviceArg::Cpu, n) => Ok(vec![Device::flex(); n]),
+        (DeviceArg::Wgpu, n) => (0..n).map(wgpu_gpu).collect(),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_gpu(index: usize) -> Result<Device> {
+    Device::wgpu_options()
+        .device_kind(DeviceKind::DiscreteGpu(index))
+        .init()
+        .map_err(|e| anyhow::anyhow!("no wgpu GPU number {index}: {e:?}"))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_gpu(_index: usize) -> Result<Device> {
+    wgpu_device()
+}
+
 fn device(arg: DeviceArg) -> Result<Device> {
     match arg {
         DeviceArg::Cpu => Ok(Device::flex()),
@@ -330,6 +368,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             objective,
             seed,
             device: dev,
+            devices: n_devices,
             cache,
             out,
         } => {
@@ -345,7 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 schedule: commands::PretrainConfig::schedule(),
             };
             let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
-            commands::pretrain(&cfg, &out, &cache, &device(dev)?)?;
+            commands::pretrain(&cfg, &out, &cache, &devices(dev, n_devices)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Transfer {
@@ -360,6 +399,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             precision,
             device: dev,
+            devices: n_devices,
             cache,
             out,
         } => {
@@ -387,7 +427,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 schedules: commands::TransferConfig::schedules(),
             };
             let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
-            commands::transfer(&cfg, &out, &cache, &device(dev)?)?;
+            commands::transfer(&cfg, &out, &cache, &devices(dev, n_devices)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate {
@@ -437,6 +477,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             precision,
             seed,
             device: dev,
+            devices: n_devices,
             out,
         } => {
             let o = reproduce::ReproduceOptions {
@@ -457,7 +498,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 precision: precision.into(),
                 seed,
             };
-            reproduce::reproduce(&o, &out, &device(dev)?)?;
+            reproduce::reproduce(&o, &out, &devices(dev, n_devices)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Index { dir } => index(&dir).map(|_| ExitCode::SUCCESS),

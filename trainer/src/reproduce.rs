@@ -65,7 +65,7 @@ struct CellResult {
     eval: Evaluation,
 }
 
-pub fn reproduce(o: &ReproduceOptions, out: &Path, device: &Device) -> Result<()> {
+pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let cache = out.join("feature-cache");
     let speech = |lang: &str| -> Vec<SpeechSource> {
@@ -109,7 +109,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, device: &Device) -> Result<()
                     seed,
                     schedule: PretrainConfig::schedule(),
                 };
-                commands::pretrain(&cfg, &pre_dir, &cache, device)
+                commands::pretrain(&cfg, &pre_dir, &cache, devices)
                     .with_context(|| format!("pretraining {}", pre_dir.display()))?;
                 for music in MUSIC {
                     let (csv, midpoint) = match music {
@@ -145,7 +145,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, device: &Device) -> Result<()
                             precision: o.precision,
                             schedules: TransferConfig::schedules(),
                         };
-                        commands::transfer(&cfg, &dir, &cache, device)
+                        commands::transfer(&cfg, &dir, &cache, devices)
                             .with_context(|| format!("transfer {}", dir.display()))?;
                         let eval: Evaluation = serde_json::from_slice(&std::fs::read(
                             dir.join("evaluation-test.json"),
@@ -302,7 +302,7 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
     };
     let mut md = String::from("# Reproduction of Table 2 (Gómez-Cañón et al., ICASSP 2021)\n\n");
     md += &format!(
-        "Speech: English {} and Mandarin {}{}. Music: \"eng\" = {}, \"man\" = {}. {} repeat(s) (mean±std); pretraining {} epochs, transfer {} epochs per phase; model files in {:?}.\n\nxx2yy = encoder pretrained on speech xx, classifier trained and tested on music yy. Q / A / V = quadrant, arousal, valence.\n\n",
+        "Speech: English {} and Mandarin {}{}. Music: \"eng\" = {}, \"man\" = {}. {} repeat(s) (mean±std); pretraining {} epochs, transfer {} epochs per phase; model files in {}.\n\nxx2yy = encoder pretrained on speech xx, classifier trained and tested on music yy. Q / A / V = quadrant, arousal, valence.\n\n",
         o.speech_en.display(),
         o.speech_man.display(),
         o.hours
@@ -313,7 +313,7 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         o.repeats,
         o.pretrain_epochs,
         o.transfer_epochs,
-        o.precision,
+        format!("{:?}", o.precision).to_lowercase(),
     );
     md += &table(
         "F-score, support-weighted, over 1-s patches (the paper's numbers)",

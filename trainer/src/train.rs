@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig, MseLoss, Reduction};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Distribution};
@@ -319,13 +319,16 @@ fn epoch_rng(seed: u64, phase: usize, epoch: usize) -> StdRng {
 }
 
 /// Options shared by every training command.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LoopOptions {
     pub epochs: usize,
     pub batch: usize,
     pub seed: u64,
     /// Patches (or CPC windows) drawn per epoch; all when None.
     pub epoch_samples: Option<usize>,
+    /// Autodiff devices. The first holds the model; with several, each batch is split
+    /// between them and their gradients are summed by burn's `step_multi` (data parallel).
+    pub devices: Vec<Device>,
 }
 
 /// The per-epoch skeleton shared by every network: resume, train, validate, schedule,
@@ -348,7 +351,7 @@ fn fit<M, S, V>(
 ) -> Result<(M, TrainState)>
 where
     M: Module,
-    S: FnMut(M, &mut ModuleOptimizer, &[usize], f64) -> Result<(M, f64)>,
+    S: FnMut(&M, &[usize], &Device) -> Result<Option<Tensor<1>>>,
     V: FnMut(&M) -> Result<(f64, f64, String)>,
 {
     let mut state = TrainState::fresh();
@@ -388,8 +391,9 @@ where
         let (mut loss_sum, mut batches) = (0.0, 0usize);
         for chunk in order.chunks(opts.batch.max(1)) {
             let lr = state.lr(schedule);
-            let (m, loss) = step(model, &mut optim, chunk, lr)?;
+            let (m, loss) = train_step(model, &mut optim, chunk, lr, &opts.devices, &mut step)?;
             model = m;
+            let Some(loss) = loss else { continue };
             if !loss.is_finite() {
                 bail!(
                     "{what}: the training loss became {loss} at epoch {}",
@@ -436,6 +440,53 @@ where
         }
     }
     Ok((model, state))
+}
+
+/// One optimizer step on a batch: on one device, or split across several with the
+/// gradients summed (each part's loss weighted by its share of the batch). The model comes
+/// back on the first device.
+fn train_step<M, S>(
+    model: M,
+    optim: &mut ModuleOptimizer,
+    chunk: &[usize],
+    lr: f64,
+    devices: &[Device],
+    loss_of: &mut S,
+) -> Result<(M, Option<f64>)>
+where
+    M: Module,
+    S: FnMut(&M, &[usize], &Device) -> Result<Option<Tensor<1>>>,
+{
+    let primary = devices.first().context("no training device")?;
+    if devices.len() == 1 {
+        let Some(loss) = loss_of(&model, chunk, primary)? else {
+            return Ok((model, None));
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let value = scalar(loss);
+        return Ok((optim.step(lr, model, grads), Some(value)));
+    }
+    let per = chunk.len().div_ceil(devices.len());
+    let (mut grads, mut losses) = (Vec::new(), Vec::new());
+    for (part, device) in chunk.chunks(per).zip(devices) {
+        let replica = model.clone().fork(device);
+        let Some(loss) = loss_of(&replica, part, device)? else {
+            continue;
+        };
+        let loss = loss.mul_scalar(part.len() as f64 / chunk.len() as f64);
+        grads.push((
+            GradientsParams::from_grads(loss.backward(), &replica),
+            device.clone(),
+        ));
+        losses.push(loss);
+    }
+    if grads.is_empty() {
+        return Ok((model, None));
+    }
+    let value = losses.into_iter().map(scalar).sum();
+    let model = optim.step_multi(lr, model, MultiGradientsParams { grads });
+    // step_multi leaves each parameter on the device that accumulated its gradient.
+    Ok((model.fork(primary), Some(value)))
 }
 
 /// Rows of metrics.csv written by earlier phases of the same run.
@@ -514,16 +565,17 @@ pub fn pretrain_dae(
         0,
         header,
         f64::INFINITY,
-        |model: Scae, optim, idx, lr| {
+        |model: &Scae, idx, device| {
             let x = train.batch(idx, device);
             let noisy = x.clone()
                 + x.random_like(Distribution::Normal(0.0, 1.0))
                     .mul_scalar(noise);
             let target = unit_scaled(x).detach();
-            let loss = MseLoss::new().forward(model.forward(noisy), target, Reduction::Mean);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let value = scalar(loss);
-            Ok((optim.step(lr, model, grads), value))
+            Ok(Some(MseLoss::new().forward(
+                model.forward(noisy),
+                target,
+                Reduction::Mean,
+            )))
         },
         |model: &Scae| {
             let eval = model.valid();
@@ -702,15 +754,12 @@ pub fn pretrain_cpc(
         0,
         header,
         f64::INFINITY,
-        |model: Cpc, optim, idx, lr| {
+        |model: &Cpc, idx, device| {
             if idx.len() < 2 {
-                return Ok((model, 0.0));
+                return Ok(None);
             }
             let starts: Vec<usize> = idx.iter().map(|&i| train_windows[i]).collect();
-            let (loss, _) = cpc_batch(&model, train, &starts, objective, device);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let value = scalar(loss);
-            Ok((optim.step(lr, model, grads), value))
+            Ok(Some(cpc_batch(model, train, &starts, objective, device).0))
         },
         |model: &Cpc| {
             let eval = model.valid();
@@ -762,23 +811,19 @@ fn int_tensor(v: &[usize], idx: &[usize], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(data, [idx.len()]), device)
 }
 
+/// Class-weighted cross-entropies of the three tasks (weights from the training labels).
 struct TaskLoss {
-    quadrant: burn::nn::loss::CrossEntropyLoss,
-    arousal: burn::nn::loss::CrossEntropyLoss,
-    valence: burn::nn::loss::CrossEntropyLoss,
+    quadrant: Vec<f32>,
+    arousal: Vec<f32>,
+    valence: Vec<f32>,
 }
 
 impl TaskLoss {
-    fn new(labels: &PatchLabels, device: &Device) -> Self {
-        let ce = |w: Vec<f32>| {
-            CrossEntropyLossConfig::new()
-                .with_weights(Some(w))
-                .init(device)
-        };
+    fn new(labels: &PatchLabels) -> Self {
         Self {
-            quadrant: ce(balanced_weights(&labels.quadrant, 4)),
-            arousal: ce(balanced_weights(&labels.arousal, 2)),
-            valence: ce(balanced_weights(&labels.valence, 2)),
+            quadrant: balanced_weights(&labels.quadrant, 4),
+            arousal: balanced_weights(&labels.arousal, 2),
+            valence: balanced_weights(&labels.valence, 2),
         }
     }
 
@@ -790,17 +835,16 @@ impl TaskLoss {
         idx: &[usize],
         device: &Device,
     ) -> (Tensor<1>, Tensor<2>) {
+        let ce = |w: &[f32], logits: Tensor<2>, y: &[usize]| {
+            CrossEntropyLossConfig::new()
+                .with_weights(Some(w.to_vec()))
+                .init(device)
+                .forward(logits, int_tensor(y, idx, device))
+        };
         let out = model.forward(x);
-        let q = self.quadrant.forward(
-            out.quadrant.clone(),
-            int_tensor(&labels.quadrant, idx, device),
-        );
-        let a = self
-            .arousal
-            .forward(out.arousal, int_tensor(&labels.arousal, idx, device));
-        let v = self
-            .valence
-            .forward(out.valence, int_tensor(&labels.valence, idx, device));
+        let q = ce(&self.quadrant, out.quadrant.clone(), &labels.quadrant);
+        let a = ce(&self.arousal, out.arousal, &labels.arousal);
+        let v = ce(&self.valence, out.valence, &labels.valence);
         (q + a + v, out.quadrant)
     }
 }
@@ -828,9 +872,9 @@ pub fn transfer(
     opts: &LoopOptions,
 ) -> Result<Classifier> {
     let header = "phase,epoch,train_loss,val_loss,val_quadrant_accuracy,lr,seconds";
-    let loss = TaskLoss::new(train.1, device);
+    let loss = TaskLoss::new(train.1);
     let val_device = device.clone().without_autodiff();
-    let val_loss_fn = TaskLoss::new(val.1, &val_device);
+    let val_loss_fn = TaskLoss::new(val.1);
     let validate = |model: &Classifier| -> Result<(f64, f64, String)> {
         let eval = model.valid();
         let (mut sum, mut correct, mut n) = (0.0, 0usize, 0usize);
@@ -860,12 +904,9 @@ pub fn transfer(
             format!("{acc:.4}"),
         ))
     };
-    let step = |model: Classifier, optim: &mut ModuleOptimizer, idx: &[usize], lr: f64| {
+    let step = |model: &Classifier, idx: &[usize], device: &Device| {
         let x = train.0.batch(idx, device);
-        let (l, _) = loss.forward(&model, x, train.1, idx, device);
-        let grads = GradientsParams::from_grads(l.backward(), &model);
-        let value = scalar(l);
-        Ok((optim.step(lr, model, grads), value))
+        Ok(Some(loss.forward(model, x, train.1, idx, device).0))
     };
     let mut model = Classifier::with_encoder(encoder, device);
     model.encoder = model.encoder.freeze();

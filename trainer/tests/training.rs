@@ -607,3 +607,38 @@ fn a_seed_makes_a_run_repeatable() {
     };
     assert_eq!(losses("a"), losses("b"));
 }
+
+#[test]
+fn data_parallel_training_runs_on_several_devices() {
+    // Two copies of the CPU backend stand in for two GPUs: each batch is split between
+    // them and burn's multi-device optimizer step sums the gradients.
+    let c = corpora();
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    ok(pretrain("dae", &pre, &["--devices", "2"]));
+    let run = dir.path().join("full");
+    ok(trainer(&[
+        "transfer",
+        "--encoder",
+        s(&pre),
+        "--music",
+        s(&c.music()),
+        "--mode",
+        "full",
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--devices",
+        "2",
+        "--out",
+        s(&run),
+    ]));
+    let rows = metrics_rows(&run);
+    assert_eq!(rows.len(), 4, "two phases of two epochs");
+    assert!(
+        rows.iter()
+            .all(|r| r[2].parse::<f64>().unwrap().is_finite())
+    );
+    assert!(run.join("model.mer").exists());
+}
