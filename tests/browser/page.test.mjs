@@ -1,0 +1,234 @@
+// End-to-end tests of the web page (run by tests/browser/run.sh, which builds and serves it).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import {
+  analyse, FIXTURES, hasWebGpu, launch, maxDiff, MODELS, open, ORIGIN, OUT_DIR, BASE_URL,
+  trainerPredict, WORK_DIR, writeWav,
+} from './lib.mjs';
+
+const fixture = (name) => path.join(FIXTURES, name);
+const model = (file) => path.join(MODELS, file);
+let browser;
+
+before(async () => {
+  assert.ok(BASE_URL, 'BASE_URL is not set: run tests/browser/run.sh');
+  mkdirSync(OUT_DIR, { recursive: true });
+  browser = await launch();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+function checkShape(r, backend) {
+  assert.match(r.quadrant, /^Q[1-4]$/);
+  assert.equal(r.backend, backend);
+  assert.equal(r.probabilities.length, 4);
+  const sum = r.probabilities.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-4, `probabilities sum to ${sum}`);
+  for (const p of [...r.probabilities, r.arousal, r.valence]) assert.ok(p >= 0 && p <= 1, `${p} is not a probability`);
+  assert.equal(r.quadrant, `Q${r.probabilities.indexOf(Math.max(...r.probabilities)) + 1}`);
+}
+
+// The option of a model file in the picker (options are in index order).
+async function pickModel(page, file) {
+  const index = JSON.parse(readFileSync(path.join(MODELS, 'index.json'), 'utf8'));
+  const i = index.models.findIndex((m) => m.file === file);
+  assert.ok(i >= 0, `${file} is not in the index`);
+  await page.selectOption('#model', String(i));
+}
+
+test('CPU path: WAV (file picker) and MP3 (dropped) match `trainer predict` within 1e-3', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  assert.equal(await page.getAttribute('#backend', 'data-backend'), 'cpu');
+  for (const [name, drop] of [['music.wav', false], ['music.mp3', true]]) {
+    const out = await analyse(page, fixture(name), { drop });
+    assert.ok(out.result, `no result for ${name}: ${out.error}`);
+    checkShape(out.result, 'cpu');
+    assert.equal(out.result.model, 'a-seed1.mer');
+    const ref = trainerPredict(model('a-seed1.mer'), fixture(name));
+    const d = maxDiff(out.result, ref);
+    t.diagnostic(`${name}: page ${out.result.quadrant} ${JSON.stringify(out.result.probabilities)} in ${out.result.ms} ms; trainer ${ref.quadrant}; max |diff| ${d.toExponential(2)}`);
+    assert.equal(out.result.quadrant, ref.quadrant);
+    assert.ok(d < 1e-3, `${name}: page and trainer differ by ${d}`);
+  }
+  // the timeline seeks, and the plane shows where playback is
+  const box = await page.locator('#timeline').boundingBox();
+  await page.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2);
+  const t1 = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  const total = await page.evaluate(() => document.querySelector('#audio').duration);
+  assert.ok(Math.abs(t1 - total / 2) < 0.5, `clicking the middle of the timeline seeks to ${t1} of ${total} s`);
+  await page.evaluate(() => document.querySelector('#audio').pause());
+  const cx = Number(await page.getAttribute('#now-dot', 'cx'));
+  assert.ok(cx > 0, 'the playback point is on the plane');
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-cpu.png'), fullPage: true });
+  await page.close();
+});
+
+test('other formats the browser decodes: OGG and FLAC', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  for (const name of ['music.ogg', 'music.flac']) {
+    const out = await analyse(page, fixture(name));
+    assert.ok(out.result, `no result for ${name}: ${out.error}`);
+    checkShape(out.result, 'cpu');
+    const ref = trainerPredict(model('a-seed1.mer'), fixture(name));
+    t.diagnostic(`${name}: page ${out.result.quadrant}, trainer ${ref.quadrant}, max |diff| ${maxDiff(out.result, ref).toExponential(2)}`);
+    assert.equal(out.result.quadrant, ref.quadrant);
+  }
+  await page.close();
+});
+
+test('model picker re-runs the song; compare runs every usable model', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const first = await analyse(page, fixture('music.wav'));
+  assert.ok(first.result, first.error);
+  await pickModel(page, 'b-seed2.mer');
+  await page.waitForFunction(() => document.querySelector('#result').dataset.model === 'b-seed2.mer', null, { timeout: 120_000 });
+  const probs = JSON.parse(await page.getAttribute('#result', 'data-probabilities'));
+  const ref = trainerPredict(model('b-seed2.mer'), fixture('music.wav'));
+  const d = Math.max(...probs.map((p, i) => Math.abs(p - ref.probabilities[i])));
+  t.diagnostic(`b-seed2: max |diff| ${d.toExponential(2)}`);
+  assert.ok(d < 1e-3);
+  await page.click('#compare');
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#compare-grid tbody tr');
+    return rows.length > 0 && !document.querySelector('#compare-grid .pending') && document.querySelector('#progress').hidden;
+  }, null, { timeout: 300_000 });
+  const rows = await page.locator('#compare-grid tbody tr').count();
+  const failedRows = await page.locator('#compare-grid td.failed').count();
+  const models = JSON.parse(readFileSync(path.join(MODELS, 'index.json'), 'utf8')).models.length;
+  t.diagnostic(`compare: ${rows} rows, ${failedRows} unusable`);
+  // every model has a row; the damaged file is marked, the others have results
+  assert.equal(rows, models);
+  assert.equal(failedRows, 1);
+  assert.equal(await page.locator('#compare-plane rect[stroke], #compare-plane circle[stroke]').count(), models - 1);
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-compare.png'), fullPage: true });
+  await page.close();
+});
+
+test('a damaged model file gives a clear message, and the page keeps working', async () => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const ok = await analyse(page, fixture('music.wav'));
+  assert.ok(ok.result, ok.error);
+  await pickModel(page, 'z-damaged.mer');
+  await page.waitForFunction(() => document.querySelector('#message').dataset.kind === 'error', null, { timeout: 120_000 });
+  const text = await page.textContent('#message');
+  assert.match(text, /z-damaged\.mer cannot be used: corrupted model file \(checksum mismatch\)/);
+  await pickModel(page, 'a-seed1.mer');
+  await page.waitForFunction(() => document.querySelector('#result').dataset.model === 'a-seed1.mer' && document.querySelector('#message').hidden, null, { timeout: 120_000 });
+  await page.close();
+});
+
+test('bad input: a clear message each time, and the next good file still works', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const dir = path.join(WORK_DIR, 'bad');
+  mkdirSync(dir, { recursive: true });
+  const text = path.join(dir, 'notes.mp3');
+  writeFileSync(text, 'These are not the sounds you are looking for.\n'.repeat(200));
+  const junk = path.join(dir, 'junk.ogg');
+  writeFileSync(junk, Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 251)));
+  const headless = path.join(dir, 'no-header.wav');
+  const wav = readFileSync(fixture('music.wav'));
+  wav.fill(0, 0, 64);
+  writeFileSync(headless, wav);
+  const silent = writeWav(path.join(dir, 'silent.wav'), new Float32Array(16000 * 3), 16000);
+  // two hours (at 2 kHz to keep the file small): refused before decoding
+  const long = writeWav(path.join(dir, 'two-hours.wav'), new Float32Array(2000 * 7200).map((_, i) => 0.3 * Math.sin(i / 3)), 2000);
+  const cases = [
+    [text, /could not be decoded as audio/],
+    [junk, /could not be decoded as audio/],
+    [headless, /could not be decoded as audio/],
+    [fixture('short.wav'), /Too short: 0\.50 s/],
+    [silent, /silent/],
+    [long, /2 h 00 min long.*up to 30 minutes/],
+  ];
+  for (const [file, expected] of cases) {
+    const out = await analyse(page, file);
+    t.diagnostic(`${path.basename(file)}: ${out.error}`);
+    assert.ok(out.error, `${path.basename(file)} gave a result instead of a message`);
+    assert.match(out.error, expected);
+    assert.equal(await page.getAttribute('#result', 'data-quadrant'), null);
+  }
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-error.png'), fullPage: false });
+  const good = await analyse(page, fixture('music.wav'));
+  assert.ok(good.result, `after the bad files: ${good.error}`);
+  checkShape(good.result, 'cpu');
+  await page.close();
+});
+
+test('models come from the Cache API the second time', async () => {
+  const count = () => browser.requests.filter((r) => r.url.includes('/models/a-seed1.mer')).length;
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const before = count();
+  assert.ok(before >= 1, 'the model was downloaded by the earlier tests');
+  const out = await analyse(page, fixture('music.wav'));
+  assert.ok(out.result, out.error);
+  assert.equal(count(), before, 'the model file was fetched again');
+  await page.close();
+});
+
+test('WebGPU path in the browser (when Chromium offers an adapter)', async (t) => {
+  const probe = await browser.context.newPage();
+  await probe.goto(BASE_URL);
+  const gpu = await hasWebGpu(probe);
+  await probe.close();
+  if (!gpu) {
+    t.skip('this Chromium offers no WebGPU adapter');
+    return;
+  }
+  const page = await open(browser.context, '?backend=webgpu&model=a-seed1.mer');
+  assert.equal(await page.getAttribute('#backend', 'data-backend'), 'webgpu', await page.getAttribute('#backend', 'title'));
+  t.diagnostic(`adapter: ${await page.textContent('#backend')}`);
+  const out = await analyse(page, fixture('music.wav'));
+  assert.ok(out.result, out.error);
+  checkShape(out.result, 'webgpu');
+  const ref = trainerPredict(model('a-seed1.mer'), fixture('music.wav'));
+  const d = maxDiff(out.result, ref);
+  t.diagnostic(`webgpu: ${out.result.quadrant} in ${out.result.ms} ms; max |page - trainer (cpu)| ${d.toExponential(2)}`);
+  assert.equal(out.result.quadrant, ref.quadrant);
+  assert.ok(d < 1e-3, `WebGPU and CPU differ by ${d}`);
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-webgpu.png'), fullPage: true });
+  await page.close();
+});
+
+test('privacy: every request goes to the page’s own origin, without a body; CSP is set', async (t) => {
+  const requests = browser.requests;
+  assert.ok(requests.length > 5);
+  const foreign = requests.filter((r) => !r.url.startsWith('blob:') && !r.url.startsWith('data:') && new URL(r.url).origin !== ORIGIN);
+  assert.deepEqual(foreign.map((r) => r.url), [], 'requests to another origin');
+  const withBody = requests.filter((r) => r.body && r.body.length > 0);
+  assert.deepEqual(withBody.map((r) => `${r.method} ${r.url}`), [], 'requests with a body');
+  const methods = new Set(requests.map((r) => r.method));
+  assert.deepEqual([...methods].filter((m) => m !== 'GET' && m !== 'HEAD'), []);
+  // what the server saw
+  const served = readFileSync(process.env.REQUEST_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(served.every((r) => (r.method === 'GET' || r.method === 'HEAD') && !r.length), 'the server saw a request with a body');
+  t.diagnostic(`${requests.length} requests seen by the browser, ${served.length} by the server, all GET to ${ORIGIN}`);
+  // the policy, as a header and in the page
+  const csp = await new Promise((resolve, reject) => {
+    http.get(BASE_URL, (res) => {
+      res.resume();
+      resolve(res.headers['content-security-policy']);
+    }).on('error', reject);
+  });
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /connect-src 'self'/);
+  const page = await open(browser.context, '?backend=cpu');
+  const meta = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
+  assert.match(meta, /connect-src 'self'/);
+  assert.match(await page.textContent('body'), /Nothing is uploaded/);
+  // the policy is enforced: the page cannot reach another origin
+  const blocked = await page.evaluate(async () => {
+    try {
+      await fetch('http://example.invalid/', { method: 'POST', body: 'x' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  assert.ok(blocked);
+  await page.close();
+});

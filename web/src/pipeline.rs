@@ -1,0 +1,262 @@
+//! What the worker does with a song, in plain Rust (the same code runs natively in the tests):
+//! decoded channels -> `mer::audio::prepare` -> log-mel spectrogram, then the classifier over
+//! patches cut from the spectrogram a batch at a time, so that only one batch of patches
+//! (about 1 MB) exists at once next to the spectrogram (about 0.25 MB per minute).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use burn::prelude::Device;
+use mer::audio::Audio;
+use mer::model::Classifier;
+use mer::model_file::ModelFile;
+use mer::{FeatureExtractor, LogMel, ModelMeta, PatchProbabilities, Patches, SongPrediction};
+
+/// The longest song the page analyses. A 30-minute stereo file needs about 0.5 GB while
+/// its samples are turned into a spectrogram; hours of audio would need gigabytes.
+pub const MAX_SECONDS: f64 = 30.0 * 60.0;
+
+/// Below this peak (-80 dBFS) a file counts as silent: normalising it would only amplify
+/// noise or dither into a "song".
+pub const SILENCE_PEAK: f32 = 1e-4;
+
+/// A song ready for the classifier: its log-mel spectrogram.
+pub struct Song {
+    pub seconds: f64,
+    pub mel: LogMel,
+    /// Number of patches (about two per second).
+    pub patches: usize,
+}
+
+/// "1 h 05 min", "4 min 03 s", "0.50 s".
+pub fn duration_words(seconds: f64) -> String {
+    if seconds < 60.0 {
+        return format!("{seconds:.2} s");
+    }
+    let total = seconds.round() as u64;
+    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
+    if h > 0 {
+        format!("{h} h {m:02} min")
+    } else {
+        format!("{m} min {s:02} s")
+    }
+}
+
+/// Refuses what the page cannot or should not analyse before any heavy work.
+pub fn check_duration(seconds: f64) -> Result<(), String> {
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err("The file holds no audio.".into());
+    }
+    if seconds > MAX_SECONDS {
+        return Err(format!(
+            "This recording is {} long; the page analyses songs of up to {} (longer ones \
+             would need gigabytes of memory in the browser). Cut the part you want with an \
+             audio editor and drop that.",
+            duration_words(seconds),
+            duration_words(MAX_SECONDS)
+        ));
+    }
+    Ok(())
+}
+
+/// Decoded audio -> log-mel spectrogram, with the recipe's own front end
+/// (`mer::audio::prepare`: mono mean, resampling if needed, peak normalisation).
+pub fn prepare_song(fx: &FeatureExtractor, audio: Audio) -> Result<Song, String> {
+    let seconds = audio.seconds();
+    check_duration(seconds)?;
+    let peak = audio
+        .channels
+        .iter()
+        .flatten()
+        .fold(0f32, |m, x| if x.is_finite() { m.max(x.abs()) } else { m });
+    let recipe = fx.recipe();
+    let rate = f64::from(recipe.sample_rate);
+    let samples = mer::audio::prepare(&audio, recipe.sample_rate)
+        .map_err(|e| format!("The audio cannot be used: {e}."))?;
+    drop(audio);
+    let patches = recipe.patches(recipe.frames(samples.len()));
+    if patches == 0 {
+        return Err(format!(
+            "Too short: {} of audio; the model listens to patches of {:.2} s, so a song needs \
+             at least that much.",
+            duration_words(samples.len() as f64 / rate),
+            recipe.min_samples() as f64 / rate
+        ));
+    }
+    if peak < SILENCE_PEAK {
+        return Err(format!(
+            "The file is silent (its loudest sample is {}): there is no music to hear.",
+            if peak == 0.0 {
+                "exactly 0".to_string()
+            } else {
+                format!("{:.0} dBFS", 20.0 * peak.log10())
+            }
+        ));
+    }
+    let mel = fx.log_mel(&samples);
+    Ok(Song {
+        seconds,
+        mel,
+        patches,
+    })
+}
+
+/// Patches `start..end` of a spectrogram, identical to the same rows of
+/// `fx.patches_of(mel)` (copied out of the frames they cover).
+pub fn patch_range(fx: &FeatureExtractor, mel: &LogMel, start: usize, end: usize) -> Patches {
+    let r = fx.recipe();
+    let end = end.min(r.patches(mel.n_frames));
+    if start >= end {
+        return Patches {
+            n: 0,
+            n_mels: mel.n_mels,
+            frames: r.patch_frames,
+            data: Vec::new(),
+        };
+    }
+    let f0 = start * r.patch_hop;
+    let f1 = (end - 1) * r.patch_hop + r.patch_frames;
+    let n_frames = f1 - f0;
+    let mut data = Vec::with_capacity(mel.n_mels * n_frames);
+    for m in 0..mel.n_mels {
+        let row = m * mel.n_frames;
+        data.extend_from_slice(&mel.data[row + f0..row + f1]);
+    }
+    let sub = LogMel {
+        n_mels: mel.n_mels,
+        n_frames,
+        data,
+    };
+    fx.patches_of(&sub)
+}
+
+/// Checks a model file (magic, format version, checksum, feature recipe, architecture).
+pub fn check_model(bytes: &[u8]) -> Result<ModelFile, String> {
+    ModelFile::from_bytes(bytes).map_err(|e| e.to_string())
+}
+
+/// Checks the metadata of a model listed in `models/index.json` before its file is fetched:
+/// same feature recipe and network as this build. `Ok` holds nothing; `Err` says why not.
+pub fn check_meta(meta: &serde_json::Value) -> Result<(), String> {
+    let meta: ModelMeta =
+        serde_json::from_value(meta.clone()).map_err(|e| format!("unreadable metadata ({e})"))?;
+    if meta.recipe != *FeatureExtractor::default().recipe() {
+        return Err("trained on another feature recipe than this page computes".into());
+    }
+    if meta.architecture != mer::model::ARCHITECTURE {
+        return Err(format!("unknown network {:?}", meta.architecture));
+    }
+    Ok(())
+}
+
+/// Called after each batch with (patches done, total); resolves to `false` to cancel.
+pub type Progress<'a> = dyn FnMut(usize, usize) -> Pin<Box<dyn Future<Output = bool>>> + 'a;
+
+/// Runs the classifier over every patch of a song, `batch` patches at a time.
+pub async fn classify(
+    fx: &FeatureExtractor,
+    model: &Classifier,
+    song: &Song,
+    device: &Device,
+    batch: usize,
+    progress: &mut Progress<'_>,
+) -> Result<SongPrediction, String> {
+    let batch = batch.max(1);
+    let mut probs: Vec<PatchProbabilities> = Vec::with_capacity(song.patches);
+    let mut start = 0;
+    while start < song.patches {
+        let end = (start + batch).min(song.patches);
+        let patches = patch_range(fx, &song.mel, start, end);
+        let p = mer::inference::predict_patches(model, &patches, device, batch, |_, _| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        probs.extend(p);
+        start = end;
+        if !progress(end, song.patches).await {
+            return Err("cancelled".into());
+        }
+    }
+    SongPrediction::from_patches(fx.recipe(), &probs).ok_or_else(|| "no patches".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_ranges_equal_whole_patches() {
+        let fx = FeatureExtractor::default();
+        // 7 s of a chirp-like signal
+        let samples: Vec<f32> = (0..16_000 * 7)
+            .map(|i| {
+                let t = i as f32 / 16_000.0;
+                (t * t * 900.0).sin() * 0.5
+            })
+            .collect();
+        let mel = fx.log_mel(&samples);
+        let whole = fx.patches_of(&mel);
+        assert!(whole.n > 10);
+        let mut joined = Vec::new();
+        for s in (0..whole.n).step_by(4) {
+            let p = patch_range(&fx, &mel, s, s + 4);
+            assert_eq!(p.n, (s + 4).min(whole.n) - s);
+            joined.extend(p.data);
+        }
+        assert_eq!(joined, whole.data);
+        assert_eq!(patch_range(&fx, &mel, whole.n, whole.n + 3).n, 0);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let fx = FeatureExtractor::default();
+        let audio = |rate: u32, seconds: f64, value: f32| Audio {
+            sample_rate: rate,
+            channels: vec![vec![value; (f64::from(rate) * seconds) as usize]; 2],
+        };
+        let err = |a| prepare_song(&fx, a).err().unwrap();
+        assert!(err(audio(16_000, 0.5, 0.3)).contains("Too short"));
+        assert!(err(audio(16_000, 3.0, 0.0)).contains("silent"));
+        assert!(err(audio(16_000, 3.0, 1e-6)).contains("-120 dBFS"));
+        // 31 minutes at a low rate: refused before any work
+        assert!(err(audio(100, 31.0 * 60.0, 0.3)).contains("31 min 00 s long"));
+        assert!(err(audio(100, 2.5 * 3600.0, 0.3)).contains("2 h 30 min long"));
+        assert!(err(audio(16_000, 0.0, 0.3)).contains("no audio"));
+        let mut nan = audio(16_000, 2.0, 0.3);
+        nan.channels[1][100] = f32::NAN;
+        assert!(err(nan).contains("non-finite"));
+        let ok = prepare_song(&fx, audio(16_000, 2.0, 0.3)).unwrap();
+        assert_eq!(ok.patches, 3);
+    }
+
+    #[test]
+    fn meta_checks() {
+        let meta = |recipe: mer::FeatureRecipe| ModelMeta {
+            architecture: mer::model::ARCHITECTURE.into(),
+            variant: mer::model_file::Variant {
+                method: mer::model_file::Method::Scae,
+                pretrain_languages: vec!["eng".into()],
+                mode: mer::model_file::TransferMode::Full,
+                music: vec![],
+            },
+            recipe,
+            labels: Default::default(),
+            precision: mer::model_file::Precision::Int8,
+            metrics: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+            writer: "test".into(),
+        };
+        let good = serde_json::to_value(meta(Default::default())).unwrap();
+        assert!(check_meta(&good).is_ok());
+        let other = mer::FeatureRecipe {
+            n_mels: 96,
+            ..Default::default()
+        };
+        let bad = serde_json::to_value(meta(other)).unwrap();
+        assert!(check_meta(&bad).unwrap_err().contains("recipe"));
+        assert!(
+            check_meta(&serde_json::json!({"x": 1}))
+                .unwrap_err()
+                .contains("unreadable")
+        );
+    }
+}

@@ -1,0 +1,953 @@
+// The page: file intake, decoding (Web Audio only exists on the main thread), the model
+// list and cache, and drawing. Everything heavy runs in web/www/worker.js.
+//
+// Test hooks: once a song-level result is shown, #result carries data-quadrant (Q1..Q4),
+// data-backend (webgpu | cpu), data-probabilities (JSON [Q1..Q4]), data-arousal,
+// data-valence, data-model and data-ms (drop to result, milliseconds). #message carries
+// data-kind="error" while an error is shown.
+
+const $ = (id) => document.getElementById(id);
+const SVG = 'http://www.w3.org/2000/svg';
+const params = new URLSearchParams(location.search);
+
+// Limits, mirrored from web/src/pipeline.rs (the worker checks them again).
+const MAX_SECONDS = 30 * 60;
+const MAX_BYTES = 1024 * 1024 * 1024;
+const RATE = 16000;
+const CACHE_NAME = 'mer-models-v1';
+
+const QUADS = [
+  { name: 'Q1', words: 'happy / excited', color: '#f0a030', sign: 'arousal +, valence +' },
+  { name: 'Q2', words: 'tense / angry', color: '#e0533d', sign: 'arousal +, valence −' },
+  { name: 'Q3', words: 'sad / depressed', color: '#4a72c4', sign: 'arousal −, valence −' },
+  { name: 'Q4', words: 'calm / tender', color: '#3aa876', sign: 'arousal −, valence +' },
+];
+const quad = (name) => QUADS.find((q) => q.name === name) || QUADS[0];
+
+// ---------------------------------------------------------------- the worker
+class Engine {
+  constructor(backend) {
+    this.backend = backend;
+    this.next = 1;
+    this.start();
+  }
+
+  start() {
+    this.pending = new Map();
+    this.worker = new Worker('./worker.js', { type: 'module' });
+    this.worker.onmessage = (e) => this.onMessage(e.data);
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.failAll(`the analysis worker stopped (${e.message || 'unknown error'})`);
+    };
+    this.info = this.call('init', { backend: this.backend });
+    this.info.catch(() => {});
+  }
+
+  failAll(message) {
+    for (const p of this.pending.values()) p.reject(Object.assign(new Error(message), { fatal: true }));
+    this.pending.clear();
+  }
+
+  onMessage(msg) {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    if (msg.progress) {
+      if (p.onProgress) p.onProgress(msg.progress);
+      return;
+    }
+    this.pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.value);
+    else p.reject(Object.assign(new Error(msg.error), { fatal: !!msg.fatal }));
+  }
+
+  call(op, args = {}, transfer = [], onProgress = null) {
+    const id = this.next++;
+    const promise = new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+    });
+    promise.id = id;
+    this.worker.postMessage({ id, op, ...args }, transfer);
+    return promise;
+  }
+
+  cancel(id) {
+    this.worker.postMessage({ op: 'cancel', target: id });
+  }
+
+  // A new worker (after a crash, to give memory back, or on another backend).
+  restart(backend = this.backend) {
+    this.worker.terminate();
+    this.failAll('the analysis worker was restarted');
+    this.backend = backend;
+    this.start();
+  }
+}
+
+// ---------------------------------------------------------------- state
+const state = {
+  engine: null,
+  models: [], // entries of models/index.json with .usable / .why / .version
+  generation: 0, // bumps on every new file; stale work stops at its next await
+  running: null, // the classify promise in flight
+  song: null, // { name, file, seconds, patches, url, decodeMs, featuresMs }
+  results: new Map(), // model file -> { prediction, ms, backend }
+  songInWorker: false,
+};
+
+// ---------------------------------------------------------------- small UI helpers
+function showMessage(text, kind = 'error') {
+  const m = $('message');
+  m.textContent = text;
+  m.dataset.kind = kind;
+  m.dataset.run = String(state.generation);
+  m.hidden = false;
+}
+
+function clearMessage() {
+  const m = $('message');
+  m.hidden = true;
+  m.textContent = '';
+  delete m.dataset.kind;
+}
+
+function setProgress(text, fraction = null) {
+  $('progress').hidden = false;
+  $('progress-text').textContent = text;
+  const bar = $('progress-bar');
+  if (fraction === null) {
+    bar.classList.add('indeterminate');
+    bar.style.width = '30%';
+    $('progress-pct').textContent = '';
+  } else {
+    bar.classList.remove('indeterminate');
+    const pct = Math.max(0, Math.min(1, fraction)) * 100;
+    bar.style.width = `${pct}%`;
+    $('progress-pct').textContent = `${Math.round(pct)} %`;
+  }
+}
+
+function hideProgress() {
+  $('progress').hidden = true;
+}
+
+function el(tag, attrs = {}, text = null) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else e.setAttribute(k, v);
+  }
+  if (text !== null) e.textContent = text;
+  return e;
+}
+
+function svg(tag, attrs = {}, text = null) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== null) e.textContent = text;
+  return e;
+}
+
+const pct = (p) => `${(p * 100).toFixed(1)} %`;
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function clock(s) {
+  if (!Number.isFinite(s)) return '0:00';
+  const m = Math.floor(s / 60);
+  const sec = Math.floor(s % 60);
+  return `${m}:${String(sec).padStart(2, '0')}`;
+}
+
+function durationWords(s) {
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h} h ${String(m).padStart(2, '0')} min` : `${m} min ${String(Math.round(s % 60)).padStart(2, '0')} s`;
+}
+
+class Refused extends Error {}
+
+// ---------------------------------------------------------------- models
+function hash(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16);
+}
+
+const LANG = { eng: 'English', man: 'Mandarin', mix: 'English + Mandarin', none: 'no speech' };
+
+function variantOf(entry) {
+  const v = (entry.meta && entry.meta.variant) || {};
+  const langs = v.pretrain_languages || [];
+  const lang = langs.length === 0 ? 'none' : langs.length === 1 ? langs[0] : 'mix';
+  const method = { scae: 'SCAE', cpc: 'CPC', none: 'no pretraining' }[v.method] || v.method || '?';
+  const mode = { 'feat-ext': 'Feat. Ext.', full: 'Full' }[v.mode] || v.mode || '?';
+  return { method, methodKey: v.method || 'none', lang, mode, modeKey: v.mode || 'feat-ext' };
+}
+
+function metricWords(entry) {
+  const meta = entry.meta || {};
+  if (meta.training && meta.training.untrained) return 'untrained (random weights): for testing the page only';
+  const m = meta.metrics;
+  if (!m || typeof m !== 'object') return 'no test scores recorded';
+  const parts = [];
+  const walk = (obj, prefix) => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (parts.length >= 6) return;
+      if (typeof v === 'number') parts.push(`${prefix}${k.replace(/_/g, ' ')} ${v.toFixed(2)}`);
+      else if (v && typeof v === 'object' && !prefix) walk(v, `${k} `);
+    }
+  };
+  walk(m, '');
+  return parts.length ? parts.join(' · ') : 'no test scores recorded';
+}
+
+async function loadModels() {
+  const select = $('model');
+  let text;
+  try {
+    const res = await fetch('models/index.json', { cache: 'no-cache' });
+    if (res.status === 404) text = null;
+    else if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    else text = await res.text();
+  } catch (e) {
+    select.replaceChildren(el('option', {}, 'model list unavailable'));
+    showMessage(`The list of models could not be loaded (${e.message}).`);
+    return;
+  }
+  let entries = [];
+  if (text !== null) {
+    try {
+      entries = JSON.parse(text).models || [];
+      const verdicts = await state.engine.call('checkIndex', { json: text });
+      entries.forEach((e, i) => {
+        e.why = verdicts[i];
+        e.usable = !verdicts[i];
+        e.version = hash(`${e.size}:${JSON.stringify(e.meta)}`);
+      });
+    } catch (e) {
+      select.replaceChildren(el('option', {}, 'model list unreadable'));
+      showMessage(`The list of models (models/index.json) is unreadable: ${e.message}`);
+      return;
+    }
+  }
+  state.models = entries;
+  if (entries.length === 0) {
+    select.replaceChildren(el('option', {}, 'no models shipped yet'));
+    $('model-info').textContent =
+      'No trained models are shipped with this page yet. Train them with the trainer and list them with `trainer index models/`; they will appear here.';
+    $('model-info').classList.add('warn');
+    return;
+  }
+  select.replaceChildren();
+  const groups = new Map();
+  for (const [i, e] of entries.entries()) {
+    const v = variantOf(e);
+    const key = `${v.method} · ${v.mode}`;
+    if (!groups.has(key)) groups.set(key, el('optgroup', { label: key }));
+    const label = `${e.title || e.file} — ${mb(e.size)}${e.usable ? '' : ' (unusable)'}`;
+    const opt = el('option', { value: String(i) }, label);
+    if (!e.usable) opt.disabled = true;
+    groups.get(key).append(opt);
+  }
+  select.append(...groups.values());
+  const wanted = params.get('model');
+  const first = entries.findIndex((e) => e.usable && (!wanted || e.file === wanted));
+  const pick = first >= 0 ? first : entries.findIndex((e) => e.usable);
+  if (pick >= 0) select.value = String(pick);
+  select.disabled = false;
+  $('compare').disabled = entries.filter((e) => e.usable).length < 1;
+  showModelInfo();
+}
+
+function currentModel() {
+  const i = Number($('model').value);
+  return Number.isInteger(i) ? state.models[i] : undefined;
+}
+
+function showModelInfo() {
+  const e = currentModel();
+  const info = $('model-info');
+  info.classList.remove('warn');
+  if (!e) {
+    info.textContent = '';
+    return;
+  }
+  const v = variantOf(e);
+  const precision = (e.meta && e.meta.precision) || '?';
+  const pretraining = v.methodKey === 'none' ? 'no speech pretraining' : `${v.method}, pretrained on ${LANG[v.lang] || v.lang} speech`;
+  info.textContent = `${pretraining}, ${v.mode} transfer · ${mb(e.size)} (${precision}) · ${metricWords(e)}`;
+  if (!e.usable) {
+    info.textContent += ` · unusable: ${e.why}`;
+    info.classList.add('warn');
+  }
+}
+
+async function openCache() {
+  try {
+    return 'caches' in self ? await caches.open(CACHE_NAME) : null;
+  } catch {
+    return null; // e.g. storage disabled: download every time
+  }
+}
+
+function modelUrl(entry) {
+  const url = new URL(`models/${encodeURIComponent(entry.file)}`, location.href);
+  url.searchParams.set('v', entry.version);
+  return url;
+}
+
+// The model's bytes: from the Cache API, else downloaded from this site (and cached).
+async function modelBytes(entry, onProgress) {
+  const url = modelUrl(entry);
+  const cache = await openCache();
+  if (cache) {
+    const hit = await cache.match(url);
+    if (hit) return { bytes: await hit.arrayBuffer(), cached: true };
+  }
+  let res;
+  try {
+    res = await fetch(url, { cache: 'no-store' });
+  } catch (e) {
+    throw new Refused(`The model file ${entry.file} could not be downloaded (${e.message}).`);
+  }
+  if (!res.ok) throw new Refused(`The model file ${entry.file} could not be downloaded (HTTP ${res.status}).`);
+  const total = Number(res.headers.get('content-length')) || entry.size || 0;
+  const reader = res.body.getReader();
+  const chunks = [];
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    got += value.length;
+    if (total) onProgress(got / total);
+  }
+  const bytes = new Uint8Array(got);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  if (cache) {
+    try {
+      for (const key of await cache.keys()) {
+        if (new URL(key.url).pathname === url.pathname) await cache.delete(key);
+      }
+      await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
+    } catch {
+      // a full or unavailable cache only costs a download next time
+    }
+  }
+  return { bytes: bytes.buffer, cached: false };
+}
+
+async function forgetModel(entry) {
+  const cache = await openCache();
+  if (cache) await cache.delete(modelUrl(entry));
+}
+
+// Makes `entry` the worker's current model (downloading and checking it if needed).
+async function ensureModel(entry, label) {
+  const have = await state.engine.call('model', { modelId: entry.version });
+  if (have.cached) return 0;
+  setProgress(`${label}: fetching ${entry.title || entry.file} (${mb(entry.size)})…`, 0);
+  const t0 = performance.now();
+  const { bytes, cached } = await modelBytes(entry, (f) =>
+    setProgress(`${label}: downloading ${entry.title || entry.file} (${mb(entry.size)})…`, f),
+  );
+  setProgress(`${label}: checking and loading ${entry.title || entry.file}…`, null);
+  try {
+    await state.engine.call('model', { modelId: entry.version, bytes }, [bytes]);
+  } catch (e) {
+    if (e.fatal) throw e;
+    await forgetModel(entry);
+    throw new Refused(
+      `The model file ${entry.file} cannot be used: ${e.message}. ${cached ? 'It came from the browser’s cache and was removed from it; try again to download it afresh.' : 'The copy on this site is damaged or was made for another version of the page.'}`,
+    );
+  }
+  return performance.now() - t0;
+}
+
+// ---------------------------------------------------------------- decoding
+// The duration from the file's header via the audio element (cheap), so that hours-long
+// files are refused before they are decoded into memory.
+function probeDuration(audio, url) {
+  return new Promise((resolve) => {
+    const done = (d) => {
+      audio.removeEventListener('loadedmetadata', ok);
+      audio.removeEventListener('error', bad);
+      clearTimeout(timer);
+      resolve(d);
+    };
+    const ok = () => done(audio.duration);
+    const bad = () => done(NaN);
+    const timer = setTimeout(() => done(NaN), 4000);
+    audio.addEventListener('loadedmetadata', ok);
+    audio.addEventListener('error', bad);
+    audio.src = url;
+  });
+}
+
+async function decode(file) {
+  const data = await file.arrayBuffer();
+  // Decoding in a 16 kHz context makes the browser resample to the recipe's rate (a 16 kHz
+  // file is left as it is); mono and normalisation happen in the worker, in Rust.
+  const ctx = new OfflineAudioContext(1, 1, RATE);
+  try {
+    return await ctx.decodeAudioData(data);
+  } catch {
+    throw new Refused(
+      `“${file.name}” could not be decoded as audio: it is not an audio file, or it is damaged, or this browser cannot read its format. Try MP3, AAC/M4A, OGG, Opus, FLAC or WAV.`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- the analysis
+function resetResult(name) {
+  const r = $('result');
+  for (const k of ['quadrant', 'backend', 'probabilities', 'arousal', 'valence', 'model', 'ms']) delete r.dataset[k];
+  r.classList.remove('ready');
+  $('song-name').textContent = name || 'No song yet';
+  $('verdict-chip').textContent = '…';
+  $('verdict-chip').style.background = '';
+  $('verdict-words').textContent = name ? 'Listening…' : 'Drop a song to hear how it feels';
+  $('verdict-sub').textContent = '';
+  $('probs').replaceChildren();
+  $('p-arousal').textContent = '–';
+  $('p-valence').textContent = '–';
+  $('run-info').textContent = '';
+  drawPlane($('plane'), null);
+  drawTimeline(null);
+}
+
+async function cancelRunning() {
+  const running = state.running;
+  if (running) {
+    state.engine.cancel(running.id);
+    await running.catch(() => {});
+  }
+}
+
+async function handleFile(file) {
+  if (!file) return;
+  const t0 = performance.now();
+  const gen = ++state.generation;
+  const stale = () => gen !== state.generation;
+  $('result').dataset.run = String(gen);
+  clearMessage();
+  await cancelRunning();
+  if (stale()) return;
+  state.results.clear();
+  $('compare-section').hidden = true;
+  if (state.song && state.song.seconds > 10 * 60) {
+    // A long song grew the worker's memory (WebAssembly memory never shrinks): a fresh
+    // worker gives it back. Models come back from the Cache API.
+    state.engine.restart();
+    showBackend();
+  }
+  if (state.song && state.song.url) URL.revokeObjectURL(state.song.url);
+  state.song = null;
+  state.songInWorker = false;
+  resetResult(file.name);
+  try {
+    if (file.size === 0) throw new Refused(`“${file.name}” is empty.`);
+    if (file.size > MAX_BYTES) {
+      throw new Refused(`“${file.name}” is ${mb(file.size)}; the page analyses files of up to 1 GB (songs of up to 30 minutes).`);
+    }
+    const url = URL.createObjectURL(file);
+    const audio = $('audio');
+    setProgress(`Reading ${file.name}…`, null);
+    const probed = await probeDuration(audio, url);
+    if (stale()) return;
+    if (Number.isFinite(probed) && probed > MAX_SECONDS) {
+      throw new Refused(
+        `“${file.name}” is ${durationWords(probed)} long; the page analyses songs of up to 30 minutes (longer recordings would need gigabytes of memory in the browser). Cut the part you want with an audio editor and drop that.`,
+      );
+    }
+    setProgress(`Decoding ${file.name}…`, null);
+    const tDecode = performance.now();
+    let buffer = await decode(file);
+    if (stale()) return;
+    if (buffer.duration > MAX_SECONDS) {
+      throw new Refused(`“${file.name}” is ${durationWords(buffer.duration)} long; the page analyses songs of up to 30 minutes.`);
+    }
+    const channels = [];
+    for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(new Float32Array(buffer.getChannelData(c)));
+    const sampleRate = buffer.sampleRate;
+    buffer = null;
+    const decodeMs = performance.now() - tDecode;
+    setProgress('Computing log-mel patches…', null);
+    const tFeatures = performance.now();
+    const info = await state.engine.call('song', { channels, sampleRate }, channels.map((c) => c.buffer));
+    if (stale()) return;
+    state.songInWorker = true;
+    state.song = {
+      name: file.name,
+      file,
+      url,
+      seconds: info.seconds,
+      patches: info.patches,
+      decodeMs,
+      featuresMs: performance.now() - tFeatures,
+      t0,
+    };
+    $('compare').disabled = !state.models.some((m) => m.usable);
+    await analyseWith(currentModel(), gen, t0);
+  } catch (e) {
+    if (stale()) return;
+    failed(e);
+  }
+}
+
+function failed(e) {
+  hideProgress();
+  if (!state.song) {
+    const audio = $('audio');
+    audio.removeAttribute('src');
+    audio.load();
+  }
+  if (e instanceof Refused) {
+    showMessage(e.message);
+  } else if (e && e.fatal) {
+    showMessage(`The analysis stopped unexpectedly (${e.message}). The engine was restarted; drop the file again to retry.`);
+    state.engine.restart();
+    state.songInWorker = false;
+    state.song = null;
+    showBackend();
+  } else {
+    showMessage(e && e.message ? e.message : String(e));
+  }
+  $('verdict-words').textContent = 'No result';
+  $('verdict-chip').textContent = '!';
+}
+
+// Runs one model on the song in the worker; returns { prediction, ms }.
+async function classify(entry, label, onProgress) {
+  const loadMs = await ensureModel(entry, label);
+  setProgress(`${label}: listening… (${state.song.patches} patches)`, 0);
+  const run = state.engine.call('classify', {}, [], ({ done, total }) => {
+    setProgress(`${label}: listening… ${done} of ${total} patches`, done / total);
+    if (onProgress) onProgress(done, total);
+  });
+  state.running = run;
+  try {
+    const out = await run;
+    return { ...out, loadMs };
+  } finally {
+    if (state.running === run) state.running = null;
+  }
+}
+
+async function analyseWith(entry, gen = state.generation, t0 = performance.now()) {
+  const stale = () => gen !== state.generation;
+  if (!state.song) return;
+  if (!entry) {
+    hideProgress();
+    showMessage(
+      state.models.length === 0
+        ? 'There is no model to run: no trained models are shipped with this page yet.'
+        : 'Choose a usable model first.',
+    );
+    return;
+  }
+  const backend = (await state.engine.info).backend;
+  const cached = state.results.get(entry.file);
+  let result = cached && cached.prediction ? cached : null;
+  if (!result) {
+    const out = await classify(entry, 'Analysing');
+    if (stale()) return;
+    result = { ...out, backend, totalMs: performance.now() - t0 };
+    state.results.set(entry.file, result);
+  }
+  hideProgress();
+  renderResult(entry, result);
+}
+
+// ---------------------------------------------------------------- compare
+async function compareAll() {
+  if (!state.song) return;
+  const gen = state.generation;
+  const stale = () => gen !== state.generation;
+  const usable = state.models.filter((m) => m.usable);
+  $('compare-section').hidden = false;
+  clearMessage();
+  $('compare').disabled = true;
+  try {
+    await cancelRunning();
+    for (const [k, entry] of usable.entries()) {
+      if (stale()) return;
+      if (!state.results.has(entry.file)) {
+        const t0 = performance.now();
+        try {
+          const out = await classify(entry, `Model ${k + 1} of ${usable.length}`);
+          if (stale()) return;
+          const backend = (await state.engine.info).backend;
+          state.results.set(entry.file, { ...out, backend, totalMs: performance.now() - t0 });
+        } catch (e) {
+          // one unusable model file does not stop the comparison
+          if (!(e instanceof Refused) || stale()) throw e;
+          state.results.set(entry.file, { error: e.message });
+        }
+      }
+      drawCompare(usable);
+    }
+    hideProgress();
+    $('compare-section').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  } catch (e) {
+    if (!stale()) failed(e);
+  } finally {
+    $('compare').disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- rendering
+function renderResult(entry, result) {
+  const p = result.prediction;
+  const q = quad(p.quadrant);
+  const r = $('result');
+  $('verdict-chip').textContent = q.name;
+  $('verdict-chip').style.background = q.color;
+  $('verdict-words').textContent = `Sounds ${q.words}`;
+  const second = p.segments.filter((s) => s.quadrant === p.quadrant).length;
+  $('verdict-sub').textContent = `${q.sign} · ${Math.round((100 * second) / p.segments.length)} % of the song’s moments are ${q.name}`;
+  const probs = $('probs');
+  probs.replaceChildren();
+  QUADS.forEach((qq, i) => {
+    const row = el('div', { class: `prob${qq.name === p.quadrant ? ' best' : ''}` });
+    row.append(el('span', { class: 'prob-name' }, `${qq.name} ${qq.words}`));
+    const bar = el('span', { class: 'prob-bar' });
+    const fill = el('span', { class: 'prob-fill' });
+    fill.style.width = `${p.probabilities[i] * 100}%`;
+    fill.style.background = qq.color;
+    bar.append(fill);
+    row.append(bar, el('span', { class: 'prob-v' }, pct(p.probabilities[i])));
+    probs.append(row);
+  });
+  $('p-arousal').textContent = pct(p.arousal);
+  $('p-valence').textContent = pct(p.valence);
+  const s = state.song;
+  const backendWords = result.backend === 'webgpu' ? 'WebGPU' : 'the CPU (WebAssembly)';
+  $('run-info').textContent =
+    `${entry.title || entry.file} on ${backendWords} · ${durationWords(s.seconds)}, ${s.patches} patches · ` +
+    `result in ${(result.totalMs / 1000).toFixed(1)} s (decoding ${(s.decodeMs / 1000).toFixed(1)} s, ` +
+    `features ${(s.featuresMs / 1000).toFixed(1)} s, model ${(result.loadMs / 1000).toFixed(1)} s, ` +
+    `network ${(result.ms / 1000).toFixed(1)} s)`;
+  drawPlane($('plane'), p);
+  drawTimeline(p);
+  Object.assign(r.dataset, {
+    probabilities: JSON.stringify(p.probabilities),
+    arousal: String(p.arousal),
+    valence: String(p.valence),
+    model: entry.file,
+    ms: String(Math.round(result.totalMs)),
+    backend: result.backend,
+    quadrant: p.quadrant,
+  });
+  r.classList.add('ready');
+}
+
+// The plane: x = P(valence +), y = P(arousal +), both from 0 to 1, midpoint 0.5.
+const PAD = 44;
+const SIZE = 400 - 2 * PAD;
+const px = (v) => PAD + v * SIZE;
+const py = (a) => PAD + (1 - a) * SIZE;
+
+function planeFrame(node) {
+  node.replaceChildren();
+  const corners = [
+    { q: QUADS[0], x: 200, y: PAD, anchor: 'end', dx: SIZE / 2 - 8, dy: 18 },
+    { q: QUADS[1], x: PAD, y: PAD, anchor: 'start', dx: 8, dy: 18 },
+    { q: QUADS[2], x: PAD, y: 200, anchor: 'start', dx: 8, dy: SIZE / 2 - 10 },
+    { q: QUADS[3], x: 200, y: 200, anchor: 'end', dx: SIZE / 2 - 8, dy: SIZE / 2 - 10 },
+  ];
+  for (const c of corners) {
+    node.append(svg('rect', { x: c.x, y: c.y, width: SIZE / 2, height: SIZE / 2, fill: c.q.color, 'fill-opacity': 0.1 }));
+    node.append(svg('text', { x: c.x + c.dx, y: c.y + c.dy, 'text-anchor': c.anchor, class: 'q-label', fill: c.q.color }, `${c.q.name} ${c.q.words}`));
+  }
+  node.append(svg('rect', { x: PAD, y: PAD, width: SIZE, height: SIZE, class: 'plane-border' }));
+  node.append(svg('line', { x1: PAD, y1: 200, x2: PAD + SIZE, y2: 200, class: 'axis' }));
+  node.append(svg('line', { x1: 200, y1: PAD, x2: 200, y2: PAD + SIZE, class: 'axis' }));
+  node.append(svg('text', { x: 200, y: 400 - 12, 'text-anchor': 'middle', class: 'axis-label' }, 'valence →'));
+  node.append(svg('text', { x: PAD, y: 400 - 12, 'text-anchor': 'start', class: 'axis-end' }, 'negative'));
+  node.append(svg('text', { x: PAD + SIZE, y: 400 - 12, 'text-anchor': 'end', class: 'axis-end' }, 'positive'));
+  const left = svg('text', { x: 0, y: 0, 'text-anchor': 'middle', class: 'axis-label', transform: `translate(16 200) rotate(-90)` }, 'arousal →');
+  node.append(left);
+  node.append(svg('text', { x: 0, y: 0, 'text-anchor': 'start', class: 'axis-end', transform: `translate(16 ${PAD + SIZE}) rotate(-90)` }, 'calm'));
+  node.append(svg('text', { x: 0, y: 0, 'text-anchor': 'end', class: 'axis-end', transform: `translate(16 ${PAD}) rotate(-90)` }, 'energetic'));
+}
+
+function smooth(values, radius) {
+  return values.map((_, i) => {
+    let s = 0;
+    let n = 0;
+    for (let j = Math.max(0, i - radius); j <= Math.min(values.length - 1, i + radius); j++) {
+      s += values[j];
+      n++;
+    }
+    return s / n;
+  });
+}
+
+function drawPlane(node, p) {
+  planeFrame(node);
+  if (!p) {
+    node.append(svg('text', { x: 200, y: 206, 'text-anchor': 'middle', class: 'plane-empty' }, 'the song will appear here'));
+    return;
+  }
+  const segs = p.segments;
+  const a = smooth(segs.map((s) => s.arousal), 2);
+  const v = smooth(segs.map((s) => s.valence), 2);
+  for (const s of segs) {
+    node.append(svg('circle', { cx: px(s.valence), cy: py(s.arousal), r: 2.4, fill: quad(s.quadrant).color, 'fill-opacity': 0.45 }));
+  }
+  if (segs.length > 1) {
+    const d = a.map((ai, i) => `${i ? 'L' : 'M'}${px(v[i]).toFixed(1)} ${py(ai).toFixed(1)}`).join(' ');
+    node.append(svg('path', { d, class: 'trajectory' }));
+  }
+  const mean = svg('g', { class: 'mean' });
+  mean.append(svg('circle', { cx: px(p.valence), cy: py(p.arousal), r: 10, fill: quad(p.quadrant).color, class: 'mean-dot' }));
+  mean.append(svg('text', { x: px(p.valence) + 14, y: py(p.arousal) + 4, class: 'mean-label' }, 'song mean'));
+  node.append(mean);
+  const now = svg('circle', { id: 'now-dot', r: 6, cx: -20, cy: -20, class: 'now-dot' });
+  node.append(now);
+}
+
+function songDuration() {
+  const a = $('audio');
+  if (Number.isFinite(a.duration) && a.duration > 0) return a.duration;
+  return state.song ? state.song.seconds : 0;
+}
+
+function drawTimeline(p) {
+  const node = $('timeline-svg');
+  node.replaceChildren();
+  const axis = $('timeline-axis');
+  axis.replaceChildren();
+  $('timeline').classList.toggle('empty', !p);
+  if (!p) return;
+  const total = Math.max(songDuration(), p.segments.at(-1).end);
+  node.setAttribute('viewBox', `0 0 ${total} 1`);
+  const hop = p.segments.length > 1 ? p.segments[1].start - p.segments[0].start : p.segments[0].end;
+  p.segments.forEach((s, i) => {
+    const end = i + 1 < p.segments.length ? s.start + hop : total;
+    const top = Math.max(...s.probabilities);
+    node.append(svg('rect', { x: s.start, y: 0, width: Math.max(0, end - s.start), height: 1, fill: quad(s.quadrant).color, 'fill-opacity': 0.35 + 0.65 * top, 'shape-rendering': 'crispEdges' }));
+  });
+  const step = total > 600 ? 120 : total > 240 ? 60 : total > 60 ? 30 : total > 20 ? 5 : 1;
+  for (let t = 0; t <= total + 1e-6; t += step) {
+    const tick = el('span', {}, clock(t));
+    tick.style.left = `${(100 * t) / total}%`;
+    axis.append(tick);
+  }
+}
+
+function drawLegend() {
+  const legend = $('legend');
+  legend.replaceChildren();
+  for (const q of QUADS) {
+    const item = el('span', { class: 'legend-item' });
+    const sw = el('span', { class: 'swatch' });
+    sw.style.background = q.color;
+    item.append(sw, document.createTextNode(`${q.name} ${q.words}`));
+    legend.append(item);
+  }
+}
+
+// Playback: the playhead on the timeline and the moving point on the plane.
+function syncPlayback() {
+  const a = $('audio');
+  const p = currentPrediction();
+  const total = p ? Math.max(songDuration(), p.segments.at(-1).end) : songDuration();
+  const head = $('playhead');
+  if (!p || !total) {
+    head.hidden = true;
+    return;
+  }
+  head.hidden = false;
+  head.style.left = `${(100 * a.currentTime) / total}%`;
+  const hop = p.segments.length > 1 ? p.segments[1].start - p.segments[0].start : 1;
+  // the patch centred nearest to now
+  const len = p.segments[0].end - p.segments[0].start;
+  const i = Math.max(0, Math.min(p.segments.length - 1, Math.round((a.currentTime - len / 2) / hop)));
+  const s = p.segments[i];
+  const dot = document.getElementById('now-dot');
+  if (dot) {
+    const show = a.currentTime > 0 || !a.paused;
+    dot.setAttribute('cx', show ? px(s.valence) : -20);
+    dot.setAttribute('cy', show ? py(s.arousal) : -20);
+    dot.setAttribute('fill', quad(s.quadrant).color);
+  }
+}
+
+function currentPrediction() {
+  const e = currentModel();
+  const r = e && state.results.get(e.file);
+  return r && r.prediction ? r.prediction : null;
+}
+
+let raf = 0;
+function animate() {
+  syncPlayback();
+  if (!$('audio').paused) raf = requestAnimationFrame(animate);
+}
+
+function drawCompare(usable) {
+  const grid = $('compare-grid');
+  grid.replaceChildren();
+  const table = el('table');
+  const head = el('tr');
+  for (const h of ['Model', 'Speech', 'Heard as', 'Q1 · Q2 · Q3 · Q4', 'P(A+)', 'P(V+)']) head.append(el('th', {}, h));
+  table.append(el('thead')).append(head);
+  const body = el('tbody');
+  const plane = $('compare-plane');
+  planeFrame(plane);
+  const langColor = { eng: '#8e44ad', man: '#c0392b', mix: '#16a085', none: '#7f8c8d' };
+  const counts = {};
+  for (const entry of usable) {
+    const r = state.results.get(entry.file);
+    const v = variantOf(entry);
+    const tr = el('tr');
+    tr.append(el('td', {}, `${v.method} · ${v.mode}`), el('td', {}, LANG[v.lang] || v.lang));
+    if (!r || r.error) {
+      tr.append(el('td', { colspan: 4, class: r ? 'failed' : 'pending', title: r ? r.error : '' }, r ? 'cannot be used (damaged file)' : 'waiting…'));
+      body.append(tr);
+      continue;
+    }
+    const p = r.prediction;
+    counts[p.quadrant] = (counts[p.quadrant] || 0) + 1;
+    const q = quad(p.quadrant);
+    const chipCell = el('td');
+    const chip = el('span', { class: 'chip small' }, q.name);
+    chip.style.background = q.color;
+    chipCell.append(chip, document.createTextNode(` ${q.words}`));
+    const barCell = el('td');
+    const stack = el('span', { class: 'stack', title: p.probabilities.map((x, i) => `${QUADS[i].name} ${pct(x)}`).join(', ') });
+    p.probabilities.forEach((x, i) => {
+      const part = el('span');
+      part.style.width = `${x * 100}%`;
+      part.style.background = QUADS[i].color;
+      stack.append(part);
+    });
+    barCell.append(stack);
+    tr.append(chipCell, barCell, el('td', { class: 'num' }, pct(p.arousal)), el('td', { class: 'num' }, pct(p.valence)));
+    body.append(tr);
+    // the model's song mean on the shared plane
+    const x = px(p.valence);
+    const y = py(p.arousal);
+    const color = langColor[v.lang] || '#555';
+    const hollow = v.modeKey !== 'full';
+    const common = { fill: hollow ? 'white' : color, stroke: color, 'stroke-width': 2.5 };
+    const mark = v.methodKey === 'cpc'
+      ? svg('rect', { x: x - 6, y: y - 6, width: 12, height: 12, ...common })
+      : svg('circle', { cx: x, cy: y, r: 7, ...common });
+    mark.append(svg('title', {}, `${entry.title || entry.file}: ${p.quadrant}`));
+    plane.append(mark);
+  }
+  table.append(body);
+  const done = usable.filter((e) => state.results.has(e.file) && !state.results.get(e.file).error).length;
+  const top = Object.entries(counts).sort((a, b) => b[1] - a[1])[0];
+  const summary = el('p', { class: 'compare-summary' },
+    top ? `${top[1]} of ${done} models hear ${top[0]} (${quad(top[0]).words}).` : '');
+  const legend = el('p', { class: 'compare-legend' },
+    'On the plane: colour = speech language (purple English, red Mandarin, green both, grey none); circle = SCAE, square = CPC; filled = Full, hollow = Feat. Ext.');
+  grid.append(summary, table, legend);
+}
+
+// ---------------------------------------------------------------- backend pill
+async function showBackend() {
+  const pill = $('backend');
+  pill.textContent = 'starting…';
+  try {
+    const info = await state.engine.info;
+    pill.textContent = info.backend === 'webgpu' ? `WebGPU${info.adapter ? ` · ${info.adapter}` : ''}` : 'CPU · WebAssembly';
+    pill.dataset.backend = info.backend;
+    pill.title = info.note || (info.backend === 'webgpu' ? 'The network runs on your GPU through WebGPU' : 'The network runs on the CPU in WebAssembly');
+  } catch (e) {
+    pill.textContent = 'engine failed';
+    showMessage(`The analysis engine could not start: ${e.message}`);
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+function wire() {
+  $('file').addEventListener('change', (e) => {
+    const f = e.target.files[0];
+    e.target.value = '';
+    handleFile(f);
+  });
+  const overlay = $('drop-overlay');
+  let depth = 0;
+  window.addEventListener('dragenter', (e) => {
+    if (![...(e.dataTransfer?.types || [])].includes('Files')) return;
+    e.preventDefault();
+    depth++;
+    overlay.hidden = false;
+  });
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) overlay.hidden = true;
+  });
+  window.addEventListener('drop', (e) => {
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    const f = e.dataTransfer?.files?.[0];
+    if (f) handleFile(f);
+  });
+  $('model').addEventListener('change', async () => {
+    showModelInfo();
+    if (!state.song) return;
+    if (!state.songInWorker) {
+      handleFile(state.song.file);
+      return;
+    }
+    clearMessage();
+    const gen = state.generation;
+    try {
+      await cancelRunning();
+      await analyseWith(currentModel(), gen, performance.now());
+    } catch (e) {
+      if (gen === state.generation) failed(e);
+    }
+  });
+  $('compare').addEventListener('click', compareAll);
+  const audio = $('audio');
+  audio.addEventListener('play', () => {
+    cancelAnimationFrame(raf);
+    raf = requestAnimationFrame(animate);
+  });
+  audio.addEventListener('pause', syncPlayback);
+  audio.addEventListener('seeked', syncPlayback);
+  audio.addEventListener('timeupdate', syncPlayback);
+  audio.addEventListener('loadedmetadata', () => {
+    const p = currentPrediction();
+    if (p) drawTimeline(p);
+  });
+  $('timeline').addEventListener('click', (e) => {
+    const p = currentPrediction();
+    if (!p) return;
+    const rect = e.currentTarget.getBoundingClientRect();
+    const frac = Math.max(0, Math.min(1, (e.clientX - rect.left) / rect.width));
+    const total = Math.max(songDuration(), p.segments.at(-1).end);
+    audio.currentTime = frac * total;
+    syncPlayback();
+    audio.play().catch(() => {});
+  });
+}
+
+function main() {
+  const backend = ['cpu', 'webgpu', 'auto'].includes(params.get('backend')) ? params.get('backend') : 'auto';
+  state.engine = new Engine(backend);
+  wire();
+  drawLegend();
+  resetResult(null);
+  showBackend();
+  loadModels();
+}
+
+main();
