@@ -92,12 +92,12 @@ def essen(names, limit, prefix):
     return out
 
 
-def spread(names, limit):
-    """Draw tunes from several collections in turn so that none dominates."""
+def spread(names, limit, prefix):
+    """Draw tunes from several collections in equal shares so that none dominates."""
     per = max(1, -(-limit // len(names)))
     out = []
     for name in names:
-        out += essen([name], per, "folk")
+        out += essen([name], per, prefix)
     return out[:limit]
 
 
@@ -119,8 +119,8 @@ def melodies(args):
         p = piece_json(s, "bach-" + rel.split("/")[-1].replace(".mxl", ""), "music21 corpus " + rel, title, "bach chorales")
         if p and 2 <= len(p["parts"]) <= 5:
             western.append(p)
-    western += spread(EUROPEAN_FOLK, args.western - len(western))
-    chinese = essen(CHINESE_FOLK, args.chinese, "han")
+    western += spread(EUROPEAN_FOLK, args.western - len(western), "folk")
+    chinese = spread(CHINESE_FOLK, args.chinese, "han")
     json.dump({"western": western, "chinese": chinese}, open(args.out, "w"))
     print(f"melodies: {len(western)} western, {len(chinese)} chinese", file=sys.stderr)
 

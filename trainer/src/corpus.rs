@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 use crate::io;
 
 /// Bumped whenever the output of a stage changes for the same inputs.
-const CORPUS_VERSION: u32 = 2;
+const CORPUS_VERSION: u32 = 3;
 /// Sample rate of the speech written (the paper's feature rate).
 const SPEECH_RATE: u32 = 16_000;
 /// Sample rate of the music clips.
@@ -62,7 +62,12 @@ const WHEELS: &[(&str, &str, &str)] = &[
 ];
 
 /// Debian packages installed as tools (text-to-speech).
-const TOOL_PACKAGES: &[&str] = &["espeak-ng", "festival", "festvox-us-slt-hts", "festvox-kallpc16k"];
+const TOOL_PACKAGES: &[&str] = &[
+    "espeak-ng",
+    "festival",
+    "festvox-us-slt-hts",
+    "festvox-kallpc16k",
+];
 
 /// Never used: kept aside for independent evaluation.
 const HELD_OUT: &[&str] = &["naev-data", "flare-game"];
@@ -255,7 +260,8 @@ fn demo(out: &Path, cache: &Path, small: bool) -> Result<()> {
     }
     ctx.wheels = ensure_python(&ctx)?;
     let secs = t.elapsed().as_secs_f64();
-    ctx.times.push(("downloads and tools".into(), secs, secs, false));
+    ctx.times
+        .push(("downloads and tools".into(), secs, secs, false));
 
     stage(&mut ctx, "text", &[], build_text)?;
     stage(&mut ctx, "speech-eng", &["speech/eng"], build_speech_eng)?;
@@ -294,9 +300,10 @@ fn stage(
     let stamp_path = ctx.out.join(".corpus").join(format!("stamp-{name}.json"));
     if let Some(stamp) = read_stamp(&stamp_path)
         && stamp.key == key
-        && stamp.files.iter().all(|(rel, size)| {
-            std::fs::metadata(ctx.out.join(rel)).is_ok_and(|m| m.len() == *size)
-        })
+        && stamp
+            .files
+            .iter()
+            .all(|(rel, size)| std::fs::metadata(ctx.out.join(rel)).is_ok_and(|m| m.len() == *size))
     {
         eprintln!("stage {name}: up to date ({} files)", stamp.files.len());
         ctx.times.push((name.into(), 0.0, stamp.seconds, true));
@@ -306,7 +313,8 @@ fn stage(
     for d in dirs {
         let p = ctx.out.join(d);
         if p.exists() {
-            std::fs::remove_dir_all(&p).with_context(|| format!("{}: cannot clear", p.display()))?;
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("{}: cannot clear", p.display()))?;
         }
     }
     eprintln!("stage {name}: building");
@@ -385,9 +393,7 @@ fn run_cmd(cmd: &mut Command) -> Result<String> {
         let last = err
             .lines()
             .chain(out.lines())
-            .filter(|l| !l.trim().is_empty())
-            .filter(|l| !l.starts_with("W: "))
-            .next_back()
+            .rfind(|l| !l.trim().is_empty() && !l.starts_with("W: "))
             .unwrap_or("no output")
             .trim()
             .to_string();
@@ -416,7 +422,9 @@ fn apt_update(ctx: &mut Ctx) -> Result<()> {
         return Ok(());
     }
     if !is_root() {
-        bail!("the apt package lists are missing or stale and updating them needs root: run `apt-get update` as root");
+        bail!(
+            "the apt package lists are missing or stale and updating them needs root: run `apt-get update` as root"
+        );
     }
     eprintln!("apt-get update");
     run_cmd(Command::new("apt-get").args(["update", "-qq"]))
@@ -493,11 +501,13 @@ fn fetch_deb(ctx: &mut Ctx, name: &str) -> Result<Deb> {
                 return Err(e);
             }
             apt_update(ctx)?;
-            run_cmd(
-                Command::new("apt-get")
-                    .current_dir(&tmp)
-                    .args(["-o", "APT::Sandbox::User=root", "download", "-q", name]),
-            )
+            run_cmd(Command::new("apt-get").current_dir(&tmp).args([
+                "-o",
+                "APT::Sandbox::User=root",
+                "download",
+                "-q",
+                name,
+            ]))
         })
         .with_context(|| format!("downloading the Debian package {name}"))?;
         let got = std::fs::read_dir(&tmp)?
@@ -562,7 +572,10 @@ fn licence_of(copyright: &Path) -> String {
             ("Creative Commons Attribution-ShareAlike", "CC-BY-SA"),
             ("CC-BY-SA", "CC-BY-SA"),
             ("Creative Commons Attribution", "CC-BY"),
-            ("Permission is hereby granted, free of charge", "permissive (free use and distribution with notice)"),
+            (
+                "Permission is hereby granted, free of charge",
+                "permissive (free use and distribution with notice)",
+            ),
             ("public domain", "public domain (parts)"),
         ] {
             if text.contains(needle) && !found.iter().any(|f| f == name) {
@@ -612,7 +625,10 @@ fn ensure_tools(ctx: &mut Ctx) -> Result<Vec<Tool>> {
     }
     for prog in ["espeak-ng", "text2wave"] {
         if !have(prog) {
-            bail!("{prog} not found after installing {}", TOOL_PACKAGES.join(", "));
+            bail!(
+                "{prog} not found after installing {}",
+                TOOL_PACKAGES.join(", ")
+            );
         }
     }
     let mut tools = Vec::new();
@@ -650,7 +666,9 @@ fn ensure_python(ctx: &Ctx) -> Result<Vec<Wheel>> {
     let ready = std::fs::read_to_string(&marker).is_ok_and(|s| s == want) && py.is_file();
     if !ready {
         if !have("python3") {
-            bail!("python3 not found (needed for music21 and pypinyin): install python3 and python3-venv");
+            bail!(
+                "python3 not found (needed for music21 and pypinyin): install python3 and python3-venv"
+            );
         }
         let _ = std::fs::remove_dir_all(&venv);
         eprintln!("python venv with music21 and pypinyin");
@@ -661,12 +679,15 @@ fn ensure_python(ctx: &Ctx) -> Result<Vec<Wheel>> {
     let mut files = Vec::new();
     for (name, version, sha) in WHEELS {
         let found = |dir: &Path| -> Option<PathBuf> {
-            std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-                p.file_name().is_some_and(|n| {
-                    let n = n.to_string_lossy();
-                    n.starts_with(&format!("{name}-{version}-")) && n.ends_with(".whl")
+            std::fs::read_dir(dir)
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| {
+                    p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.starts_with(&format!("{name}-{version}-")) && n.ends_with(".whl")
+                    })
                 })
-            })
         };
         let path = match found(&wheels_dir) {
             Some(p) => p,
@@ -692,7 +713,9 @@ fn ensure_python(ctx: &Ctx) -> Result<Vec<Wheel>> {
             version: (*version).into(),
             sha256: sum,
             licence: match *name {
-                "music21" => "BSD-3-Clause (code and corpus; see music21/corpus/license.txt)".into(),
+                "music21" => {
+                    "BSD-3-Clause (code and corpus; see music21/corpus/license.txt)".into()
+                }
                 _ => "MIT".into(),
             },
         });
@@ -792,7 +815,9 @@ fn files_under(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -857,7 +882,9 @@ fn build_text(ctx: &Ctx) -> Result<Produced> {
     let en_path = dir.join("english.json");
     io::write_atomic(&en_path, serde_json::to_string(&english)?.as_bytes())?;
 
-    let zh = ctx.debs["fortunes-zh"].root.join("usr/share/games/fortunes");
+    let zh = ctx.debs["fortunes-zh"]
+        .root
+        .join("usr/share/games/fortunes");
     let mut all = String::new();
     for name in ["tang300", "song100", "chinese"] {
         all.push_str(&std::fs::read_to_string(zh.join(name)).unwrap_or_default());
@@ -965,7 +992,15 @@ fn tmp_wav(dir: &Path, tag: &str) -> PathBuf {
 fn espeak(voice: &str, rate: u32, pitch: u32, text: &str, out: &Path) -> Result<()> {
     run_cmd(
         Command::new("espeak-ng")
-            .args(["-v", voice, "-s", &rate.to_string(), "-p", &pitch.to_string(), "-w"])
+            .args([
+                "-v",
+                voice,
+                "-s",
+                &rate.to_string(),
+                "-p",
+                &pitch.to_string(),
+                "-w",
+            ])
             .arg(out)
             .arg("--")
             .arg(text),
@@ -1011,10 +1046,16 @@ fn build_speech_eng(ctx: &Ctx) -> Result<Produced> {
     let mut files = Vec::new();
 
     // Real recordings, capped per source in the small build.
-    let ps = ctx.debs["pocketsphinx-testdata"].root.join("usr/share/pocketsphinx/test/data");
-    let asterisk = ctx.debs["asterisk-core-sounds-en-wav"].root.join("usr/share/asterisk/sounds/en");
+    let ps = ctx.debs["pocketsphinx-testdata"]
+        .root
+        .join("usr/share/pocketsphinx/test/data");
+    let asterisk = ctx.debs["asterisk-core-sounds-en-wav"]
+        .root
+        .join("usr/share/asterisk/sounds/en");
     let codec2 = ctx.debs["codec2-examples"].root.join("usr/share/codec2");
-    let fillets = ctx.debs["fillets-ng-data"].root.join("usr/share/games/fillets-ng/sound");
+    let fillets = ctx.debs["fillets-ng-data"]
+        .root
+        .join("usr/share/games/fillets-ng/sound");
     let mut real: Vec<(&str, PathBuf, Option<u32>)> = Vec::new();
     for p in files_under(&ps, &["wav"]) {
         real.push(("pocketsphinx-testdata", p, None));
@@ -1033,7 +1074,10 @@ fn build_speech_eng(ctx: &Ctx) -> Result<Produced> {
         real.push(("codec2-examples", p, None));
     }
     for p in files_under(&fillets, &["ogg"]) {
-        if p.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "en") {
+        if p.parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "en")
+        {
             real.push(("fillets-ng-data", p, None));
         }
     }
@@ -1049,7 +1093,10 @@ fn build_speech_eng(ctx: &Ctx) -> Result<Produced> {
                 return Ok(None);
             }
             let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-            let out = root.join("real").join(src).join(format!("{i:05}-{stem}.wav"));
+            let out = root
+                .join("real")
+                .join(src)
+                .join(format!("{i:05}-{stem}.wav"));
             let secs = write_speech(&out, &s, rate)?;
             Ok(Some((src.to_string(), out, secs)))
         })
@@ -1183,6 +1230,23 @@ fn trim_silence(s: &[f32], rate: u32) -> &[f32] {
     &s[a..b]
 }
 
+/// Decoded gcin syllables by (folder, speaker); `None` where missing.
+type SyllableCache = BTreeMap<(String, String), Option<Arc<(Vec<f32>, u32)>>>;
+
+/// A real-music clip: file, quadrant, label source, defensible, track, start s, length s.
+type RealClip<'a> = (String, usize, &'a str, bool, String, f64, f64);
+
+/// 8-ms raised-cosine fades at both ends (no clicks where syllables are joined).
+fn fade_edges(x: &mut [f32], rate: u32) {
+    let n = ((rate as usize) / 125).min(x.len() / 2);
+    for i in 0..n {
+        let g = 0.5 - 0.5 * (std::f32::consts::PI * i as f32 / n as f32).cos();
+        x[i] *= g;
+        let j = x.len() - 1 - i;
+        x[j] *= g;
+    }
+}
+
 fn build_speech_man(ctx: &Ctx) -> Result<Produced> {
     let plan = ctx.plan;
     let root = ctx.out.join("speech/man");
@@ -1198,8 +1262,7 @@ fn build_speech_man(ctx: &Ctx) -> Result<Produced> {
     if !gcin.is_dir() {
         bail!("{}: gcin-voice's recordings not found", gcin.display());
     }
-    let cache: Arc<std::sync::Mutex<BTreeMap<(String, String), Option<Arc<(Vec<f32>, u32)>>>>> =
-        Arc::default();
+    let cache: Arc<std::sync::Mutex<SyllableCache>> = Arc::default();
     let missing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let syllable = {
         let cache = cache.clone();
@@ -1250,10 +1313,18 @@ fn build_speech_man(ctx: &Ctx) -> Result<Produced> {
                         for zy in phrase {
                             if let Some(a) = syllable(&gcin_name(zy), speaker) {
                                 let (x, r) = (&a.0, a.1);
-                                let x = if r == rate { x.clone() } else { resample(x, r, rate)? };
+                                let mut x = if r == rate {
+                                    x.clone()
+                                } else {
+                                    resample(x, r, rate)?
+                                };
+                                fade_edges(&mut x, rate);
                                 buf.extend_from_slice(&x);
                                 let g = gap * rng.random_range(0.5..1.5);
-                                buf.extend(std::iter::repeat_n(0.0, (g * f64::from(rate)) as usize));
+                                buf.extend(std::iter::repeat_n(
+                                    0.0,
+                                    (g * f64::from(rate)) as usize,
+                                ));
                             }
                         }
                         buf.extend(std::iter::repeat_n(0.0, (pause * f64::from(rate)) as usize));
@@ -1423,8 +1494,20 @@ const CUES: [Cues; 4] = [
         register: (74.0, 82.0),
         reverb: 25,
         dissonance: false,
-        western: &[(1, "bright piano"), (13, "xylophone"), (12, "marimba"), (72, "piccolo"), (45, "pizzicato strings"), (9, "glockenspiel")],
-        chinese: &[(107, "koto (guzheng-like)"), (15, "dulcimer (yangqin-like)"), (106, "shamisen (sanxian-like)"), (72, "piccolo (bangdi-like)")],
+        western: &[
+            (1, "bright piano"),
+            (13, "xylophone"),
+            (12, "marimba"),
+            (72, "piccolo"),
+            (45, "pizzicato strings"),
+            (9, "glockenspiel"),
+        ],
+        chinese: &[
+            (107, "koto (guzheng-like)"),
+            (15, "dulcimer (yangqin-like)"),
+            (106, "shamisen (sanxian-like)"),
+            (72, "piccolo (bangdi-like)"),
+        ],
         accomp_western: (0, "piano"),
         accomp_chinese: (15, "dulcimer"),
     },
@@ -1438,8 +1521,19 @@ const CUES: [Cues; 4] = [
         register: (50.0, 60.0),
         reverb: 15,
         dissonance: true,
-        western: &[(30, "distortion guitar"), (29, "overdriven guitar"), (61, "brass section"), (57, "trombone"), (62, "synth brass")],
-        chinese: &[(111, "shanai (suona-like)"), (110, "fiddle (jinghu-like)"), (106, "shamisen"), (109, "bag pipe")],
+        western: &[
+            (30, "distortion guitar"),
+            (29, "overdriven guitar"),
+            (61, "brass section"),
+            (57, "trombone"),
+            (62, "synth brass"),
+        ],
+        chinese: &[
+            (111, "shanai (suona-like)"),
+            (110, "fiddle (jinghu-like)"),
+            (106, "shamisen"),
+            (109, "bag pipe"),
+        ],
         accomp_western: (47, "timpani"),
         accomp_chinese: (116, "taiko drum"),
     },
@@ -1453,8 +1547,18 @@ const CUES: [Cues; 4] = [
         register: (46.0, 56.0),
         reverb: 70,
         dissonance: false,
-        western: &[(42, "cello"), (70, "bassoon"), (60, "french horn"), (71, "clarinet")],
-        chinese: &[(77, "shakuhachi (xiao-like)"), (110, "fiddle (erhu-like)"), (42, "cello (erhu-like)"), (75, "pan flute")],
+        western: &[
+            (42, "cello"),
+            (70, "bassoon"),
+            (60, "french horn"),
+            (71, "clarinet"),
+        ],
+        chinese: &[
+            (77, "shakuhachi (xiao-like)"),
+            (110, "fiddle (erhu-like)"),
+            (42, "cello (erhu-like)"),
+            (75, "pan flute"),
+        ],
         accomp_western: (48, "string ensemble"),
         accomp_chinese: (48, "string ensemble"),
     },
@@ -1468,8 +1572,20 @@ const CUES: [Cues; 4] = [
         register: (66.0, 76.0),
         reverb: 80,
         dissonance: false,
-        western: &[(48, "string ensemble"), (73, "flute"), (24, "nylon guitar"), (46, "harp"), (89, "warm pad"), (0, "piano")],
-        chinese: &[(75, "pan flute"), (73, "flute (dizi-like)"), (107, "koto (guzheng-like)"), (46, "harp (guzheng-like)")],
+        western: &[
+            (48, "string ensemble"),
+            (73, "flute"),
+            (24, "nylon guitar"),
+            (46, "harp"),
+            (89, "warm pad"),
+            (0, "piano"),
+        ],
+        chinese: &[
+            (75, "pan flute"),
+            (73, "flute (dizi-like)"),
+            (107, "koto (guzheng-like)"),
+            (46, "harp (guzheng-like)"),
+        ],
         accomp_western: (46, "harp"),
         accomp_chinese: (46, "harp"),
     },
@@ -1535,7 +1651,11 @@ fn arrange(piece: &Piece, q: usize, chinese: bool, rng: &mut StdRng) -> (Vec<Ev>
     let from_major = piece.mode == "major";
     let top = &piece.parts[0];
     let n_top: usize = top.iter().map(|n| n.2.len()).sum();
-    let mean_top = top.iter().flat_map(|n| n.2.iter()).map(|&p| f64::from(p)).sum::<f64>()
+    let mean_top = top
+        .iter()
+        .flat_map(|n| n.2.iter())
+        .map(|&p| f64::from(p))
+        .sum::<f64>()
         / n_top.max(1) as f64;
     let target = rng.random_range(cues.register.0..cues.register.1);
     let transpose = (target - mean_top).round() as i32;
@@ -1544,7 +1664,11 @@ fn arrange(piece: &Piece, q: usize, chinese: bool, rng: &mut StdRng) -> (Vec<Ev>
     let pool = if chinese { cues.chinese } else { cues.western };
     let (program, instrument) = pool[rng.random_range(0..pool.len())];
     let monophonic = piece.parts.len() == 1;
-    let accomp = if chinese { cues.accomp_chinese } else { cues.accomp_western };
+    let accomp = if chinese {
+        cues.accomp_chinese
+    } else {
+        cues.accomp_western
+    };
     let bar = piece.bar_ql.max(1.0);
     // Loop length: whole bars.
     let loop_ql = (piece.length_ql / bar).ceil() * bar;
@@ -1555,8 +1679,18 @@ fn arrange(piece: &Piece, q: usize, chinese: bool, rng: &mut StdRng) -> (Vec<Ev>
         if t >= CLIP_SECONDS {
             return;
         }
-        evs.push(Ev { t, ch, key, vel: vel.clamp(1, 127) });
-        evs.push(Ev { t: (t + len).min(CLIP_SECONDS), ch, key, vel: 0 });
+        evs.push(Ev {
+            t,
+            ch,
+            key,
+            vel: vel.clamp(1, 127),
+        });
+        evs.push(Ev {
+            t: (t + len).min(CLIP_SECONDS),
+            ch,
+            key,
+            vel: 0,
+        });
     };
     for l in 0..loops {
         let off = l as f64 * loop_ql;
@@ -1576,12 +1710,24 @@ fn arrange(piece: &Piece, q: usize, chinese: bool, rng: &mut StdRng) -> (Vec<Ev>
                 // Inner voices a little softer than the tune.
                 let vel = base_vel + accent + jitter - if pi == 0 { 0 } else { 8 };
                 for &p in pitches {
-                    let key = clamp_pitch(change_mode(p, tonic, from_major, cues.major) + transpose, 28, 100);
+                    let key = clamp_pitch(
+                        change_mode(p, tonic, from_major, cues.major) + transpose,
+                        28,
+                        100,
+                    );
                     note(&mut evs, t, dur * spq * artic, ch, key, vel);
                     // Dissonance: a minor second or tritone against the tune on beats.
-                    if cues.dissonance && pi == 0 && beat_pos.fract() < 1e-6 && rng.random_bool(0.6) {
+                    if cues.dissonance && pi == 0 && beat_pos.fract() < 1e-6 && rng.random_bool(0.6)
+                    {
                         let iv = if rng.random_bool(0.5) { 1 } else { 6 };
-                        note(&mut evs, t, dur * spq * artic, 8, clamp_pitch(key - iv, 28, 100), vel - 10);
+                        note(
+                            &mut evs,
+                            t,
+                            dur * spq * artic,
+                            8,
+                            clamp_pitch(key - iv, 28, 100),
+                            vel - 10,
+                        );
                     }
                 }
             }
@@ -1590,7 +1736,11 @@ fn arrange(piece: &Piece, q: usize, chinese: bool, rng: &mut StdRng) -> (Vec<Ev>
         // the transformed key, two octaves under the tune).
         if monophonic {
             let root = clamp_pitch(tonic + transpose, 24, 60);
-            let root = if (root as f64) > target - 18.0 { root - 12 } else { root };
+            let root = if (root as f64) > target - 18.0 {
+                root - 12
+            } else {
+                root
+            };
             let mut bar_t = 0.0;
             while bar_t < loop_ql - 1e-6 {
                 let t = (off + bar_t) * spq;
@@ -1601,9 +1751,23 @@ fn arrange(piece: &Piece, q: usize, chinese: bool, rng: &mut StdRng) -> (Vec<Ev>
                     note(&mut evs, t, len, 9 + 1, clamp_pitch(root, 36, 55), v + 10);
                 } else {
                     note(&mut evs, t, len, 9 + 1, clamp_pitch(root, 28, 80), v);
-                    note(&mut evs, t, len, 9 + 1, clamp_pitch(root + 7, 28, 80), v - 6);
+                    note(
+                        &mut evs,
+                        t,
+                        len,
+                        9 + 1,
+                        clamp_pitch(root + 7, 28, 80),
+                        v - 6,
+                    );
                     if cues.dissonance {
-                        note(&mut evs, t, len, 9 + 1, clamp_pitch(root + 6, 28, 80), v - 4);
+                        note(
+                            &mut evs,
+                            t,
+                            len,
+                            9 + 1,
+                            clamp_pitch(root + 6, 28, 80),
+                            v - 4,
+                        );
                     }
                 }
                 bar_t += bar;
@@ -1678,7 +1842,11 @@ fn render(
     if pos < total {
         syn.render(&mut left[pos..], &mut right[pos..]);
     }
-    let mut mono: Vec<f32> = left.iter().zip(&right).map(|(l, r)| 0.5 * (l + r)).collect();
+    let mut mono: Vec<f32> = left
+        .iter()
+        .zip(&right)
+        .map(|(l, r)| 0.5 * (l + r))
+        .collect();
     // A fixed gain keeps the loudness cue; only clipping is prevented.
     let peak = mono.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
     let gain = if peak * 1.5 > 0.98 { 0.98 / peak } else { 1.5 };
@@ -1694,7 +1862,11 @@ fn render(
 
 fn quadrant_signs(q: usize) -> (&'static str, &'static str) {
     let a = if q < 2 { "positive" } else { "negative" };
-    let v = if q == 0 || q == 3 { "positive" } else { "negative" };
+    let v = if q == 0 || q == 3 {
+        "positive"
+    } else {
+        "negative"
+    };
     (a, v)
 }
 
@@ -1712,7 +1884,10 @@ fn build_music_rendered(ctx: &Ctx) -> Result<Produced> {
     eprintln!("  soundfont loaded in {:.1} s", t.elapsed().as_secs_f64());
     let mut files = Vec::new();
     let mut stats = serde_json::Map::new();
-    for (set, pieces, chinese) in [("western", &m.western, false), ("chinese", &m.chinese, true)] {
+    for (set, pieces, chinese) in [
+        ("western", &m.western, false),
+        ("chinese", &m.chinese, true),
+    ] {
         let dir = ctx.out.join("music").join(set);
         let n = ctx.plan.clips_per_quadrant * 4;
         let mut order: Vec<usize> = (0..pieces.len()).collect();
@@ -1722,10 +1897,15 @@ fn build_music_rendered(ctx: &Ctx) -> Result<Produced> {
             .map(|k| {
                 let q = k % 4;
                 let piece = &pieces[order[k % order.len()]];
-                let mut rng = StdRng::seed_from_u64((if chinese { 1u64 << 40 } else { 0 }) | k as u64);
+                let mut rng =
+                    StdRng::seed_from_u64((if chinese { 1u64 << 40 } else { 0 }) | k as u64);
                 let (evs, mut info) = arrange(piece, q, chinese, &mut rng);
                 let accomp = CUES[q].accomp_western.0;
-                let accomp = if chinese { CUES[q].accomp_chinese.0 } else { accomp };
+                let accomp = if chinese {
+                    CUES[q].accomp_chinese.0
+                } else {
+                    accomp
+                };
                 let audio = render(&sf, &evs, info.program, accomp, info.reverb)?;
                 let rel = format!("audio/Q{}/{set}-{k:04}.wav", q + 1);
                 write_wav(&dir.join(&rel), &audio, MUSIC_RATE)?;
@@ -1787,19 +1967,84 @@ const WESNOTH_LABELS: &[(&str, usize, &str, bool)] = &[
     ("defeat2", 3, "title: 'defeat'", true),
     ("love_theme", 4, "title: 'love theme'", true),
     // Guesses from less direct titles: not defensible.
-    ("heroes_rite", 1, "title: 'heroes' (guess: triumphant)", false),
-    ("traveling_minstrels", 1, "title: 'minstrels' (guess: cheerful)", false),
-    ("breaking_the_chains", 1, "title: 'breaking the chains' (guess: triumphant)", false),
-    ("siege_of_laurelmor", 2, "title: 'siege' (guess: battle)", false),
-    ("weight_of_revenge", 2, "title: 'revenge' (guess: anger)", false),
-    ("the_dangerous_symphony", 2, "title: 'dangerous' (guess: tense)", false),
-    ("casualties_of_war", 3, "title: 'casualties' (guess: grief)", false),
-    ("the_king_is_dead", 3, "title: 'the king is dead' (guess: grief)", false),
-    ("the_city_falls", 3, "title: 'the city falls' (guess: loss)", false),
-    ("into_the_shadows", 3, "title: 'shadows' (guess: dark)", false),
-    ("silvan_sanctuary", 4, "title: 'sanctuary' (guess: peaceful)", false),
-    ("nunc_dimittis", 4, "title: 'nunc dimittis' (guess: peaceful)", false),
-    ("journeys_end", 4, "title: 'journey's end' (guess: calm)", false),
+    (
+        "heroes_rite",
+        1,
+        "title: 'heroes' (guess: triumphant)",
+        false,
+    ),
+    (
+        "traveling_minstrels",
+        1,
+        "title: 'minstrels' (guess: cheerful)",
+        false,
+    ),
+    (
+        "breaking_the_chains",
+        1,
+        "title: 'breaking the chains' (guess: triumphant)",
+        false,
+    ),
+    (
+        "siege_of_laurelmor",
+        2,
+        "title: 'siege' (guess: battle)",
+        false,
+    ),
+    (
+        "weight_of_revenge",
+        2,
+        "title: 'revenge' (guess: anger)",
+        false,
+    ),
+    (
+        "the_dangerous_symphony",
+        2,
+        "title: 'dangerous' (guess: tense)",
+        false,
+    ),
+    (
+        "casualties_of_war",
+        3,
+        "title: 'casualties' (guess: grief)",
+        false,
+    ),
+    (
+        "the_king_is_dead",
+        3,
+        "title: 'the king is dead' (guess: grief)",
+        false,
+    ),
+    (
+        "the_city_falls",
+        3,
+        "title: 'the city falls' (guess: loss)",
+        false,
+    ),
+    (
+        "into_the_shadows",
+        3,
+        "title: 'shadows' (guess: dark)",
+        false,
+    ),
+    (
+        "silvan_sanctuary",
+        4,
+        "title: 'sanctuary' (guess: peaceful)",
+        false,
+    ),
+    (
+        "nunc_dimittis",
+        4,
+        "title: 'nunc dimittis' (guess: peaceful)",
+        false,
+    ),
+    (
+        "journeys_end",
+        4,
+        "title: 'journey's end' (guess: calm)",
+        false,
+    ),
     ("silence", 4, "title: 'silence' (guess: calm)", false),
 ];
 
@@ -1809,13 +2054,21 @@ fn build_music_real(ctx: &Ctx) -> Result<Produced> {
     let dir = ctx.out.join("music/real");
     let by_stem: BTreeMap<String, PathBuf> = tracks
         .iter()
-        .map(|p| (p.file_stem().unwrap_or_default().to_string_lossy().into_owned(), p.clone()))
+        .map(|p| {
+            (
+                p.file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                p.clone(),
+            )
+        })
         .collect();
     let chosen: Vec<&(&str, usize, &str, bool)> = WESNOTH_LABELS
         .iter()
         .filter(|l| !ctx.plan.small || l.3)
         .collect();
-    let results: Vec<Result<Vec<(String, usize, &str, bool, String, f64, f64)>>> = chosen
+    let results: Vec<Result<Vec<RealClip>>> = chosen
         .par_iter()
         .map(|(stem, q, source, defensible)| {
             let Some(path) = by_stem.get(*stem) else {
@@ -1859,7 +2112,17 @@ fn build_music_real(ctx: &Ctx) -> Result<Produced> {
     for r in results {
         rows.extend(r?);
     }
-    let header = ["Songs", "Quads", "Arousal", "Valence", "LabelSource", "Defensible", "Package", "Track", "StartSeconds"];
+    let header = [
+        "Songs",
+        "Quads",
+        "Arousal",
+        "Valence",
+        "LabelSource",
+        "Defensible",
+        "Package",
+        "Track",
+        "StartSeconds",
+    ];
     let mut all = csv::Writer::from_writer(Vec::new());
     let mut good = csv::Writer::from_writer(Vec::new());
     all.write_record(header)?;
@@ -1971,8 +2234,15 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
             })
     };
     md.push_str("## Speech\n\n| language | folder | source | kind | files | minutes |\n|---|---|---|---|---|---|\n");
-    for (stage, lang, folder) in [("speech-eng", "English", "speech/eng"), ("speech-man", "Mandarin", "speech/man")] {
-        if let Some(src) = stats.get(stage).and_then(|s| s.get("sources")).and_then(|s| s.as_object()) {
+    for (stage, lang, folder) in [
+        ("speech-eng", "English", "speech/eng"),
+        ("speech-man", "Mandarin", "speech/man"),
+    ] {
+        if let Some(src) = stats
+            .get(stage)
+            .and_then(|s| s.get("sources"))
+            .and_then(|s| s.as_object())
+        {
             for (name, v) in src {
                 let kind = if name.starts_with("festival") || name.starts_with("espeak") {
                     "text-to-speech"
@@ -1994,10 +2264,15 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
             ));
         }
     }
-    let real_en: f64 = ["pocketsphinx-testdata", "asterisk-core-sounds-en-wav", "codec2-examples", "fillets-ng-data"]
-        .iter()
-        .map(|s| minutes(&stats, "speech-eng", s))
-        .sum();
+    let real_en: f64 = [
+        "pocketsphinx-testdata",
+        "asterisk-core-sounds-en-wav",
+        "codec2-examples",
+        "fillets-ng-data",
+    ]
+    .iter()
+    .map(|s| minutes(&stats, "speech-eng", s))
+    .sum();
     md.push_str(&format!(
         "\nAll speech is 16 kHz mono 16-bit WAV, peak-scaled to 0.9. English: {real_en:.1} min of \
          real recordings (pocketsphinx-testdata's LibriVox and command clips, Asterisk's prompts \
@@ -2014,20 +2289,32 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
          wpm) over the following sentences in tone-numbered pinyin (pypinyin TONE3; `-v cmn` \
          is broken in Debian's espeak-ng 1.51). gcin syllables missing from the recordings \
          were skipped ({} lookups).\n\n",
-        stats["speech-man"]["gcin_missing_syllables"].as_u64().unwrap_or(0)
+        stats["speech-man"]["gcin_missing_syllables"]
+            .as_u64()
+            .unwrap_or(0)
     ));
 
     // Music.
     md.push_str("## Music\n\n| set | folder | stands in for | clips | per quadrant | melodies | minutes |\n|---|---|---|---|---|---|---|\n");
-    for (set, like) in [("western", "4Q-emotion (English)"), ("chinese", "CH-818 (Mandarin)")] {
+    for (set, like) in [
+        ("western", "4Q-emotion (English)"),
+        ("chinese", "CH-818 (Mandarin)"),
+    ] {
         let s = &stats["music-rendered"][set];
         md.push_str(&format!(
             "| {set} | music/{set}/annotations.csv | {like} | {} | {} | {} | {:.1} |\n",
-            s["clips"], s["per_quadrant"], s["melodies"], s["minutes"].as_f64().unwrap_or(0.0)
+            s["clips"],
+            s["per_quadrant"],
+            s["melodies"],
+            s["minutes"].as_f64().unwrap_or(0.0)
         ));
     }
     let r = &stats["music-real"];
-    let sum = |v: &serde_json::Value| v.as_array().map_or(0, |a| a.iter().filter_map(serde_json::Value::as_u64).sum::<u64>());
+    let sum = |v: &serde_json::Value| {
+        v.as_array().map_or(0, |a| {
+            a.iter().filter_map(serde_json::Value::as_u64).sum::<u64>()
+        })
+    };
     md.push_str(&format!(
         "| real | music/real/annotations.csv | (evaluation on real music) | {} | {} | {} tracks | {:.1} |\n\n",
         sum(&r["defensible_per_quadrant"]),
@@ -2052,7 +2339,12 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
          |---|---|---|---|---|---|---|---|---|\n",
     );
     for (q, c) in CUES.iter().enumerate() {
-        let names = |p: &[(i32, &str)]| p.iter().map(|x| format!("{} ({})", x.1, x.0)).collect::<Vec<_>>().join(", ");
+        let names = |p: &[(i32, &str)]| {
+            p.iter()
+                .map(|x| format!("{} ({})", x.1, x.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         md.push_str(&format!(
             "| Q{} | {:.0}-{:.0} | {} | {}-{}, accents +{} | {:.2}-{:.2} | {:.0}-{:.0} | {} | {} | reverb send {}{} |\n",
             q + 1,
@@ -2116,8 +2408,12 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
         let m = match name {
             "gcin-voice" => minutes(&stats, "speech-man", name),
             "fluid-soundfont-gm" => {
-                stats["music-rendered"]["western"]["minutes"].as_f64().unwrap_or(0.0)
-                    + stats["music-rendered"]["chinese"]["minutes"].as_f64().unwrap_or(0.0)
+                stats["music-rendered"]["western"]["minutes"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    + stats["music-rendered"]["chinese"]["minutes"]
+                        .as_f64()
+                        .unwrap_or(0.0)
             }
             "wesnoth-1.16-music" => r["minutes"].as_f64().unwrap_or(0.0),
             "fortunes" | "fortunes-zh" => return "text".into(),
@@ -2156,7 +2452,10 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
     );
     md.push_str("\nTools installed with apt-get (text-to-speech; minutes in the speech table):\n\n| package | version | licence | SHA-256 (apt index) |\n|---|---|---|---|\n");
     for t in &ctx.tools {
-        md.push_str(&format!("| {} | {} | {} | `{}` |\n", t.name, t.version, t.licence, t.sha256));
+        md.push_str(&format!(
+            "| {} | {} | {} | `{}` |\n",
+            t.name, t.version, t.licence, t.sha256
+        ));
     }
     md.push_str("\nPyPI wheels (pinned SHA-256), in a virtual environment in the download cache:\n\n| package | version | licence | used for | SHA-256 |\n|---|---|---|---|---|\n");
     for w in &ctx.wheels {
@@ -2165,7 +2464,10 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
         } else {
             "Chinese text to pinyin and zhuyin"
         };
-        md.push_str(&format!("| {} | {} | {} | {used} | `{}` |\n", w.name, w.version, w.licence, w.sha256));
+        md.push_str(&format!(
+            "| {} | {} | {} | {used} | `{}` |\n",
+            w.name, w.version, w.licence, w.sha256
+        ));
     }
     md.push_str("\nrustysynth (crates.io, MIT) renders the soundfont.\n\n");
 
@@ -2178,7 +2480,11 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
     for (name, now, built, skipped) in &ctx.times {
         md.push_str(&format!(
             "| {name} | {} | {built:.1} |\n",
-            if *skipped { "skipped".to_string() } else { format!("{now:.1}") }
+            if *skipped {
+                "skipped".to_string()
+            } else {
+                format!("{now:.1}")
+            }
         ));
     }
     md.push_str(&format!("| **total** | {total_secs:.1} | |\n"));
@@ -2218,9 +2524,15 @@ mod tests {
     fn mode_change_moves_third_sixth_seventh() {
         // C major -> C minor: E, A, B lowered; C, D, F, G kept.
         let c_major = [60, 62, 64, 65, 67, 69, 71];
-        let minor: Vec<i32> = c_major.iter().map(|&p| change_mode(p, 0, true, false)).collect();
+        let minor: Vec<i32> = c_major
+            .iter()
+            .map(|&p| change_mode(p, 0, true, false))
+            .collect();
         assert_eq!(minor, [60, 62, 63, 65, 67, 68, 70]);
-        let back: Vec<i32> = minor.iter().map(|&p| change_mode(p, 0, false, true)).collect();
+        let back: Vec<i32> = minor
+            .iter()
+            .map(|&p| change_mode(p, 0, false, true))
+            .collect();
         assert_eq!(back, c_major);
     }
 

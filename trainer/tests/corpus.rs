@@ -95,12 +95,22 @@ fn patches(audio: &Path, tmp: &Path) -> u64 {
 
 fn check_music_set(csv: &Path, per_quadrant: usize, tmp: &Path) {
     let (header, rows) = read_csv(csv);
-    assert_eq!(header, ["Songs", "Quads", "Arousal", "Valence"], "{}", csv.display());
+    assert_eq!(
+        header,
+        ["Songs", "Quads", "Arousal", "Valence"],
+        "{}",
+        csv.display()
+    );
     let base = csv.parent().unwrap();
     let mut counts = BTreeMap::new();
     for row in &rows {
         let path = base.join(&row[0]);
-        assert!(path.is_file(), "{} lists a missing file {}", csv.display(), row[0]);
+        assert!(
+            path.is_file(),
+            "{} lists a missing file {}",
+            csv.display(),
+            row[0]
+        );
         let (a, v) = match row[1].as_str() {
             "Q1" => ("positive", "positive"),
             "Q2" => ("positive", "negative"),
@@ -114,7 +124,10 @@ fn check_music_set(csv: &Path, per_quadrant: usize, tmp: &Path) {
         assert!((secs - 30.0).abs() < 0.01, "{}: {secs} s", path.display());
     }
     assert_eq!(counts.len(), 4, "{counts:?}");
-    assert!(counts.values().all(|&c| c == per_quadrant), "unbalanced: {counts:?}");
+    assert!(
+        counts.values().all(|&c| c == per_quadrant),
+        "unbalanced: {counts:?}"
+    );
     // One clip per quadrant decodes through the trainer's own reader into patches.
     for q in ["Q1", "Q2", "Q3", "Q4"] {
         let row = rows.iter().find(|r| r[1] == q).unwrap();
@@ -136,7 +149,10 @@ fn small_demo_corpora_build_and_rebuild_from_cache() {
         assert!(secs >= min, "{lang}: {secs:.0} s of speech");
         assert!(secs < 600.0, "{lang}: {secs:.0} s is not small");
     }
-    assert!(out.join("speech/eng/real/asterisk-core-sounds-en-wav").is_dir());
+    assert!(
+        out.join("speech/eng/real/asterisk-core-sounds-en-wav")
+            .is_dir()
+    );
     assert!(out.join("speech/eng/tts/festival-slt-hts").is_dir());
     assert!(out.join("speech/man/gcin-voice").is_dir());
     assert!(out.join("speech/man/espeak-ng-cmn").is_dir());
@@ -174,9 +190,9 @@ fn small_demo_corpora_build_and_rebuild_from_cache() {
             .lines()
             .find(|l| l.starts_with(&format!("| {pkg} |")))
             .unwrap_or_else(|| panic!("CORPORA.md has no row for {pkg}"));
-        let has_sum = line.split('`').any(|w| {
-            w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit())
-        });
+        let has_sum = line
+            .split('`')
+            .any(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()));
         assert!(has_sum, "no SHA-256 for {pkg}: {line}");
     }
     assert!(md.contains("Juslin"));
