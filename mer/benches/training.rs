@@ -1,0 +1,123 @@
+//! Training-step throughput of the paper's three networks on burn's CPU backend (flex,
+//! autodiff): patches per second, median of timed steps after warm-up. Prints a Markdown
+//! table. Run: `cargo bench -p mer --bench training --features rayon,train`
+//! (`MER_BENCH_STEPS` sets the timed steps, default 10; `MER_BENCH_BATCH` the batch, 32).
+
+use std::time::Instant;
+
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig, MseLoss, Reduction};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use mer::model::{CPC_CODE, CPC_FUTURE, CPC_PAST, Classifier, Cpc, Scae};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn patches(b: usize, device: &Device) -> Tensor<4> {
+    Tensor::random([b, 1, 128, 31], Distribution::Normal(-4.0, 2.0), device)
+}
+
+/// Median seconds of `steps` calls after two warm-up calls.
+fn time(steps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut t: Vec<f64> = (0..steps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn main() {
+    let steps = env("MER_BENCH_STEPS", 10);
+    let b = env("MER_BENCH_BATCH", 32);
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    println!(
+        "Training steps on burn flex (autodiff), batch {b}, {} threads, median of {steps} steps\n",
+        rayon::current_num_threads()
+    );
+    println!("| network | patches per step | s per step | patches/s |\n|---|---|---|---|");
+    let row = |name: &str, per_step: usize, secs: f64| {
+        println!(
+            "| {name} | {per_step} | {secs:.3} | {:.1} |",
+            per_step as f64 / secs
+        );
+    };
+
+    {
+        let mut model = Scae::new(&device);
+        let mut optim = AdamConfig::new().with_amsgrad(true).init();
+        let x = patches(b, &device);
+        let secs = time(steps, || {
+            let noisy = x.clone() + x.random_like(Distribution::Normal(0.0, 0.3));
+            let loss =
+                MseLoss::new().forward(model.forward(noisy), x.clone().detach(), Reduction::Mean);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model.clone(), grads);
+            let _ = loss.into_scalar::<f32>();
+        });
+        row("SCAE", b, secs);
+    }
+    {
+        let mut model = Cpc::new(&device);
+        let mut optim = AdamConfig::new().with_amsgrad(true).init();
+        let span = CPC_PAST + CPC_FUTURE;
+        let x = patches(b * span, &device);
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new((0..b as i64).map(|i| i % 2).collect::<Vec<_>>(), [b]),
+            &device,
+        );
+        let secs = time(steps, || {
+            let codes = model.encode(x.clone()).reshape([b, span, CPC_CODE]);
+            let past = codes.clone().slice([0..b, 0..CPC_PAST, 0..CPC_CODE]);
+            let future = codes.slice([0..b, CPC_PAST..span, 0..CPC_CODE]);
+            let pred = model.predict(model.context(past));
+            let logits = (pred * future).mean_dim(2).mean_dim(1).reshape([b]);
+            let loss = BinaryCrossEntropyLossConfig::new()
+                .with_logits(true)
+                .init(&device)
+                .forward(logits, y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model.clone(), grads);
+            let _ = loss.into_scalar::<f32>();
+        });
+        row(
+            &format!("CPC ({b} windows of {span} patches)"),
+            b * span,
+            secs,
+        );
+    }
+    {
+        let mut model = Classifier::new(&device);
+        let mut optim = AdamConfig::new().with_amsgrad(true).init();
+        let x = patches(b, &device);
+        let labels = |classes: i64| {
+            Tensor::<1, Int>::from_data(
+                TensorData::new((0..b as i64).map(|i| i % classes).collect::<Vec<_>>(), [b]),
+                &device,
+            )
+        };
+        let (q, a, v) = (labels(4), labels(2), labels(2));
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        let secs = time(steps, || {
+            let out = model.forward(x.clone());
+            let loss = ce.forward(out.quadrant, q.clone())
+                + ce.forward(out.arousal, a.clone())
+                + ce.forward(out.valence, v.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model.clone(), grads);
+            let _ = loss.into_scalar::<f32>();
+        });
+        row("classifier (Full: every layer trained)", b, secs);
+    }
+}
