@@ -269,7 +269,7 @@ fn main() {
     let per = patches.n_mels * patches.frames;
     println!();
     println!(
-        "### Classifier inference (Rust, burn 0.22.1 flex), CPU threads: {}; {} parameters; median of {n_batches} batches after {WARM_UP} of warm-up",
+        "### Classifier inference (Rust, burn 0.22.1 flex), CPU threads: {}; {} parameters (burn's count, with BatchNorm running statistics); median of {n_batches} batches after {WARM_UP} of warm-up",
         threads(),
         model.num_params()
     );
