@@ -130,6 +130,7 @@ fn shapes_of_every_network() {
     assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5));
 }
 
+#[cfg(feature = "train")]
 fn logits(model: &Classifier, x: Tensor<4>) -> Vec<f32> {
     model
         .forward(x)
@@ -139,6 +140,9 @@ fn logits(model: &Classifier, x: Tensor<4>) -> Vec<f32> {
         .unwrap()
 }
 
+/// Needs autodiff (the `train` feature): dropout and BatchNorm train only on an autodiff
+/// device.
+#[cfg(feature = "train")]
 #[test]
 fn dropout_and_batch_norm_switch_between_training_and_inference() {
     let device = Device::flex().autodiff();
