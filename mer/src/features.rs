@@ -122,13 +122,16 @@ impl Patches {
 #[derive(Debug, Clone)]
 struct Band {
     start: usize,
-    weights: Vec<f64>,
+    /// float32, as librosa's `filters.mel` returns them.
+    weights: Vec<f32>,
 }
 
 /// Computes the recipe's features. Build once, reuse for many songs.
 pub struct FeatureExtractor {
     recipe: FeatureRecipe,
     window: Vec<f64>,
+    /// First and one-past-last non-zero sample of the window.
+    window_span: (usize, usize),
     bands: Vec<Band>,
     fft: Arc<dyn RealToComplex<f64>>,
 }
@@ -168,11 +171,16 @@ impl FeatureExtractor {
             )));
         }
         let window = padded_hann(r.win_length, r.n_fft);
+        let window_span = (
+            window.iter().position(|w| *w != 0.0).unwrap_or(0),
+            window.iter().rposition(|w| *w != 0.0).map_or(0, |i| i + 1),
+        );
         let bands = slaney_mel_bands(r.sample_rate, r.n_fft, r.n_mels, r.fmin, r.fmax);
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(r.n_fft);
         Ok(Self {
             recipe,
             window,
+            window_span,
             bands,
             fft,
         })
@@ -189,70 +197,99 @@ impl FeatureExtractor {
             .iter()
             .map(|b| {
                 let mut row = vec![0.0; n_bins];
-                row[b.start..b.start + b.weights.len()].copy_from_slice(&b.weights);
+                for (x, w) in row[b.start..].iter_mut().zip(&b.weights) {
+                    *x = f64::from(*w);
+                }
                 row
             })
             .collect()
     }
 
     /// Log-mel spectrogram of mono samples at the recipe's rate (already normalised).
+    ///
+    /// The FFT runs in f64 (as librosa's, whose float32 frames meet a float64 window); the
+    /// magnitude, the mel product and the log then run in f32, as in librosa. With the
+    /// `rayon` feature (native), blocks of frames are computed on every core.
     pub fn log_mel(&self, samples: &[f32]) -> LogMel {
-        let r = &self.recipe;
-        let n_frames = r.frames(samples.len());
-        let n_mels = r.n_mels;
-        let mut data = vec![0f32; n_mels * n_frames];
-        if n_frames == 0 {
-            return LogMel {
-                n_mels,
-                n_frames,
-                data,
-            };
-        }
-        let pad = r.n_fft / 2;
-        let len = samples.len() as isize;
-        // Only the window's non-zero span needs reading; the rest of the frame stays 0.
-        let w_start = self.window.iter().position(|w| *w != 0.0).unwrap_or(0);
-        let w_end = self
-            .window
-            .iter()
-            .rposition(|w| *w != 0.0)
-            .map_or(0, |i| i + 1);
-        let mut frame = self.fft.make_input_vec();
-        let mut spectrum = self.fft.make_output_vec();
-        let mut scratch = self.fft.make_scratch_vec();
-        let mut magnitude = vec![0f64; spectrum.len()];
-        for t in 0..n_frames {
-            let origin = (t * r.hop_length) as isize - pad as isize;
-            frame.iter_mut().for_each(|x| *x = 0.0);
-            for (i, (x, w)) in frame[w_start..w_end]
-                .iter_mut()
-                .zip(&self.window[w_start..w_end])
+        let n_frames = self.recipe.frames(samples.len());
+        let n_mels = self.recipe.n_mels;
+        // Frame-major while computing (each block of frames is contiguous), then transposed.
+        let mut frame_major = vec![0f32; n_mels * n_frames];
+        const BLOCK: usize = 64;
+        let block = |(b, out): (usize, &mut [f32])| self.frames_into(samples, b * BLOCK, out);
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            frame_major
+                .par_chunks_mut(BLOCK * n_mels)
                 .enumerate()
-            {
-                let idx = reflect(origin + (w_start + i) as isize, len);
-                *x = f64::from(samples[idx]) * w;
-            }
-            self.fft
-                .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
-                .expect("buffers come from the planner");
-            for (m, c) in magnitude.iter_mut().zip(&spectrum) {
-                let p = c.re * c.re + c.im * c.im;
-                *m = if r.power == 2.0 { p } else { p.sqrt() };
-            }
-            for (m, band) in self.bands.iter().enumerate() {
-                let s: f64 = band
-                    .weights
-                    .iter()
-                    .zip(&magnitude[band.start..])
-                    .map(|(w, x)| w * x)
-                    .sum();
-                data[m * n_frames + t] = (s + r.log_eps).ln() as f32;
+                .for_each(block);
+        }
+        #[cfg(not(feature = "rayon"))]
+        frame_major
+            .chunks_mut(BLOCK * n_mels)
+            .enumerate()
+            .for_each(block);
+        let mut data = vec![0f32; n_mels * n_frames];
+        for (t, row) in frame_major.chunks_exact(n_mels).enumerate() {
+            for (m, x) in row.iter().enumerate() {
+                data[m * n_frames + t] = *x;
             }
         }
         LogMel {
             n_mels,
             n_frames,
             data,
+        }
+    }
+
+    /// Log-mel rows (one per frame, `n_mels` values each) of the frames from `first` on,
+    /// as many as `out` holds.
+    fn frames_into(&self, samples: &[f32], first: usize, out: &mut [f32]) {
+        let r = &self.recipe;
+        let pad = (r.n_fft / 2) as isize;
+        let len = samples.len() as isize;
+        // Only the window's non-zero span is read; the rest of the frame is 0.
+        let (w_start, w_end) = self.window_span;
+        let mut frame = self.fft.make_input_vec();
+        let mut spectrum = self.fft.make_output_vec();
+        let mut scratch = self.fft.make_scratch_vec();
+        let mut magnitude = vec![0f32; spectrum.len()];
+        let log_eps = r.log_eps as f32;
+        for (k, row) in out.chunks_exact_mut(r.n_mels).enumerate() {
+            let origin = ((first + k) * r.hop_length) as isize - pad;
+            // The FFT uses its input as scratch: clear what lies outside the window.
+            frame[..w_start].fill(0.0);
+            frame[w_end..].fill(0.0);
+            let window = &self.window[w_start..w_end];
+            let (a, b) = (origin + w_start as isize, origin + w_end as isize);
+            if a >= 0 && b <= len {
+                let src = &samples[a as usize..b as usize];
+                for ((x, w), y) in frame[w_start..w_end].iter_mut().zip(window).zip(src) {
+                    *x = f64::from(*y) * w;
+                }
+            } else {
+                // Near the ends: numpy's reflect padding.
+                for (i, (x, w)) in frame[w_start..w_end].iter_mut().zip(window).enumerate() {
+                    *x = f64::from(samples[reflect(a + i as isize, len)]) * w;
+                }
+            }
+            self.fft
+                .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
+                .expect("buffers come from the planner");
+            for (m, c) in magnitude.iter_mut().zip(&spectrum) {
+                let p = (c.re * c.re + c.im * c.im) as f32;
+                *m = if r.power == 2.0 { p } else { p.sqrt() };
+            }
+            for (y, band) in row.iter_mut().zip(&self.bands) {
+                let s: f32 = band
+                    .weights
+                    .iter()
+                    .zip(&magnitude[band.start..])
+                    .map(|(w, x)| w * x)
+                    .sum();
+                *y = (s + log_eps).ln();
+            }
         }
     }
 
@@ -360,7 +397,7 @@ fn slaney_mel_bands(sr: u32, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) 
             let end = row.iter().rposition(|w| *w != 0.0).map_or(start, |i| i + 1);
             Band {
                 start,
-                weights: row[start..end].to_vec(),
+                weights: row[start..end].iter().map(|&w| w as f32).collect(),
             }
         })
         .collect()
