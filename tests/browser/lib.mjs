@@ -135,24 +135,29 @@ export function maxDiff(a, b) {
   return Math.max(...pa.map((x, i) => Math.abs(x - pb[i])));
 }
 
-// A 16-bit PCM WAV of mono samples.
-export function writeWav(file, samples, rate) {
+// A PCM WAV (16 or 8 bits) of mono samples.
+export function writeWav(file, samples, rate, bits = 16) {
   const n = samples.length;
-  const b = Buffer.alloc(44 + 2 * n);
+  const width = bits / 8;
+  const b = Buffer.alloc(44 + width * n);
   b.write('RIFF', 0);
-  b.writeUInt32LE(36 + 2 * n, 4);
+  b.writeUInt32LE(36 + width * n, 4);
   b.write('WAVE', 8);
   b.write('fmt ', 12);
   b.writeUInt32LE(16, 16);
   b.writeUInt16LE(1, 20);
   b.writeUInt16LE(1, 22);
   b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
+  b.writeUInt32LE(rate * width, 28);
+  b.writeUInt16LE(width, 32);
+  b.writeUInt16LE(bits, 34);
   b.write('data', 36);
-  b.writeUInt32LE(2 * n, 40);
-  for (let i = 0; i < n; i++) b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(samples[i] * 32767))), 44 + 2 * i);
+  b.writeUInt32LE(width * n, 40);
+  for (let i = 0; i < n; i++) {
+    const x = Math.max(-1, Math.min(1, samples[i]));
+    if (bits === 8) b.writeUInt8(Math.round(128 + x * 127), 44 + i);
+    else b.writeInt16LE(Math.round(x * 32767), 44 + 2 * i);
+  }
   writeFileSync(file, b);
   return file;
 }

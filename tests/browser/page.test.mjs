@@ -57,7 +57,7 @@ test('CPU path: WAV (file picker) and MP3 (dropped) match `trainer predict` with
   }
   // the timeline seeks, and the plane shows where playback is
   const box = await page.locator('#timeline').boundingBox();
-  await page.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2);
+  await page.locator('#timeline').click({ position: { x: box.width * 0.5, y: box.height / 2 } });
   const t1 = await page.evaluate(() => document.querySelector('#audio').currentTime);
   const total = await page.evaluate(() => document.querySelector('#audio').duration);
   assert.ok(Math.abs(t1 - total / 2) < 0.5, `clicking the middle of the timeline seeks to ${t1} of ${total} s`);
@@ -135,8 +135,8 @@ test('bad input: a clear message each time, and the next good file still works',
   wav.fill(0, 0, 64);
   writeFileSync(headless, wav);
   const silent = writeWav(path.join(dir, 'silent.wav'), new Float32Array(16000 * 3), 16000);
-  // two hours (at 2 kHz to keep the file small): refused before decoding
-  const long = writeWav(path.join(dir, 'two-hours.wav'), new Float32Array(2000 * 7200).map((_, i) => 0.3 * Math.sin(i / 3)), 2000);
+  // two hours (8 kHz, 8 bits: 58 MB): refused before decoding
+  const long = writeWav(path.join(dir, 'two-hours.wav'), new Float32Array(8000 * 7200).map((_, i) => 0.3 * Math.sin(i / 3)), 8000, 8);
   const cases = [
     [text, /could not be decoded as audio/],
     [junk, /could not be decoded as audio/],

@@ -3,9 +3,6 @@
 //! patches cut from the spectrogram a batch at a time, so that only one batch of patches
 //! (about 1 MB) exists at once next to the spectrogram (about 0.25 MB per minute).
 
-use std::future::Future;
-use std::pin::Pin;
-
 use burn::prelude::Device;
 use mer::audio::Audio;
 use mer::model::Classifier;
@@ -26,6 +23,20 @@ pub struct Song {
     pub mel: LogMel,
     /// Number of patches (about two per second).
     pub patches: usize,
+}
+
+impl Song {
+    /// A song from a spectrogram computed elsewhere (another worker).
+    pub fn from_mel(fx: &FeatureExtractor, mel: LogMel, seconds: f64) -> Result<Self, String> {
+        if mel.n_mels != fx.recipe().n_mels || mel.data.len() != mel.n_mels * mel.n_frames {
+            return Err("the spectrogram does not fit the recipe".into());
+        }
+        Ok(Self {
+            seconds,
+            patches: fx.recipe().patches(mel.n_frames),
+            mel,
+        })
+    }
 }
 
 /// "1 h 05 min", "4 min 03 s", "0.50 s".
@@ -149,34 +160,67 @@ pub fn check_meta(meta: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Called after each batch with (patches done, total); resolves to `false` to cancel.
-pub type Progress<'a> = dyn FnMut(usize, usize) -> Pin<Box<dyn Future<Output = bool>>> + 'a;
+/// Probabilities per patch in the flat layout the worker hands to JavaScript: 8 numbers per
+/// patch, Q1..Q4, P(arousal -), P(arousal +), P(valence -), P(valence +).
+pub const PER_PATCH: usize = 8;
 
-/// Runs the classifier over every patch of a song, `batch` patches at a time.
+/// Runs the classifier on patches `start..end` of a song (one forward pass, so `end - start`
+/// is the batch size). Returns [`PER_PATCH`] numbers per patch.
+pub async fn classify_range(
+    fx: &FeatureExtractor,
+    model: &Classifier,
+    mel: &LogMel,
+    device: &Device,
+    start: usize,
+    end: usize,
+) -> Result<Vec<f32>, String> {
+    let patches = patch_range(fx, mel, start, end);
+    if patches.n == 0 {
+        return Ok(Vec::new());
+    }
+    let probs = mer::inference::predict_patches(model, &patches, device, patches.n, |_, _| {})
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(probs
+        .iter()
+        .flat_map(|p| p.quadrant.into_iter().chain(p.arousal).chain(p.valence))
+        .collect())
+}
+
+/// The song-level answer from every patch's [`PER_PATCH`] numbers (in patch order).
+pub fn aggregate(fx: &FeatureExtractor, flat: &[f32]) -> Result<SongPrediction, String> {
+    if flat.is_empty() || flat.len() % PER_PATCH != 0 {
+        return Err(format!("{} numbers do not make whole patches", flat.len()));
+    }
+    let probs: Vec<PatchProbabilities> = flat
+        .chunks_exact(PER_PATCH)
+        .map(|r| PatchProbabilities {
+            quadrant: [r[0], r[1], r[2], r[3]],
+            arousal: [r[4], r[5]],
+            valence: [r[6], r[7]],
+        })
+        .collect();
+    SongPrediction::from_patches(fx.recipe(), &probs).ok_or_else(|| "no patches".to_string())
+}
+
+/// Runs the classifier over every patch of a song, `batch` patches at a time (what the page
+/// does, spread over its workers).
 pub async fn classify(
     fx: &FeatureExtractor,
     model: &Classifier,
     song: &Song,
     device: &Device,
     batch: usize,
-    progress: &mut Progress<'_>,
 ) -> Result<SongPrediction, String> {
     let batch = batch.max(1);
-    let mut probs: Vec<PatchProbabilities> = Vec::with_capacity(song.patches);
+    let mut flat = Vec::with_capacity(song.patches * PER_PATCH);
     let mut start = 0;
     while start < song.patches {
         let end = (start + batch).min(song.patches);
-        let patches = patch_range(fx, &song.mel, start, end);
-        let p = mer::inference::predict_patches(model, &patches, device, batch, |_, _| {})
-            .await
-            .map_err(|e| e.to_string())?;
-        probs.extend(p);
+        flat.extend(classify_range(fx, model, &song.mel, device, start, end).await?);
         start = end;
-        if !progress(end, song.patches).await {
-            return Err("cancelled".into());
-        }
     }
-    SongPrediction::from_patches(fx.recipe(), &probs).ok_or_else(|| "no patches".to_string())
+    aggregate(fx, &flat)
 }
 
 #[cfg(test)]

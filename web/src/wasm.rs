@@ -1,15 +1,17 @@
-//! JavaScript bindings of the engine (wasm32 only).
+//! JavaScript bindings of the engine (wasm32 only). One `Engine` lives in each worker; the
+//! page spreads a song's patches over several CPU workers, or gives them all to one WebGPU
+//! worker (web/www/app.js).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use burn::prelude::Device;
-use js_sys::{Array, Float32Array, Function, Promise};
+use js_sys::{Array, Float32Array, Promise};
 use mer::audio::Audio;
 use mer::model::Classifier;
-use mer::{FeatureExtractor, ModelMeta};
+use mer::{FeatureExtractor, LogMel};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::pipeline::{self, Song};
 
@@ -29,10 +31,10 @@ struct Inner {
     fx: FeatureExtractor,
     song: RefCell<Option<Song>>,
     model: RefCell<Option<Loaded>>,
-    busy: RefCell<bool>,
+    busy: Cell<bool>,
 }
 
-/// One compute device, the current song's spectrogram and the last model loaded.
+/// One compute device, the current song's spectrogram and the model in memory.
 #[wasm_bindgen]
 pub struct Engine {
     inner: Rc<Inner>,
@@ -62,7 +64,7 @@ pub async fn create_engine(webgpu: bool) -> Result<Engine, JsValue> {
             fx: FeatureExtractor::default(),
             song: RefCell::new(None),
             model: RefCell::new(None),
-            busy: RefCell::new(false),
+            busy: Cell::new(false),
         }),
     })
 }
@@ -87,16 +89,11 @@ pub fn check_index(index_json: &str) -> Result<String, JsValue> {
     Ok(serde_json::to_string(&verdicts).expect("serialises"))
 }
 
-/// The longest song the engine accepts, in seconds.
-#[wasm_bindgen(js_name = maxSeconds)]
-pub fn max_seconds() -> f64 {
-    pipeline::MAX_SECONDS
-}
-
-/// Refuses a duration before decoding (the message says why), or returns nothing.
-#[wasm_bindgen(js_name = checkDuration)]
-pub fn check_duration(seconds: f64) -> Result<(), JsValue> {
-    pipeline::check_duration(seconds).map_err(err)
+/// The song-level prediction (JSON) from every patch's 8 probabilities, in patch order.
+#[wasm_bindgen]
+pub fn aggregate(probabilities: Vec<f32>) -> Result<String, JsValue> {
+    let p = pipeline::aggregate(&FeatureExtractor::default(), &probabilities).map_err(err)?;
+    Ok(serde_json::to_string(&p).expect("serialises"))
 }
 
 #[wasm_bindgen]
@@ -108,37 +105,70 @@ impl Engine {
     }
 
     fn not_busy(&self) -> Result<(), JsValue> {
-        if *self.inner.busy.borrow() {
+        if self.inner.busy.get() {
             return Err(err("the engine is busy with another song"));
         }
         Ok(())
     }
 
     /// Takes a decoded song (one Float32Array per channel) and computes its spectrogram.
-    /// Returns `{"seconds": .., "patches": ..}` as JSON.
+    /// Returns `{"seconds", "patches", "frames"}` as JSON.
     #[wasm_bindgen(js_name = setSong)]
     pub fn set_song(&self, channels: Array, sample_rate: u32) -> Result<String, JsValue> {
         self.not_busy()?;
         self.inner.song.replace(None);
-        let channels: Vec<Vec<f32>> = channels
+        let channels: Vec<Float32Array> = channels
             .iter()
-            .map(|c| c.dyn_into::<Float32Array>().map(|a| a.to_vec()))
+            .map(|c| c.dyn_into::<Float32Array>())
             .collect::<Result<_, _>>()
             .map_err(|_| err("setSong wants an array of Float32Array"))?;
+        let frames = channels.first().map_or(0, |c| c.length());
+        // Refuse before copying hours of audio into wasm memory.
+        pipeline::check_duration(f64::from(frames) / f64::from(sample_rate.max(1))).map_err(err)?;
         let audio = Audio {
             sample_rate,
-            channels,
+            channels: channels.iter().map(Float32Array::to_vec).collect(),
         };
+        drop(channels);
         let song = pipeline::prepare_song(&self.inner.fx, audio).map_err(err)?;
-        let info = serde_json::json!({"seconds": song.seconds, "patches": song.patches});
+        let info = serde_json::json!({
+            "seconds": song.seconds,
+            "patches": song.patches,
+            "frames": song.mel.n_frames,
+        });
         self.inner.song.replace(Some(song));
         Ok(info.to_string())
+    }
+
+    /// A copy of the current song's log-mel spectrogram ([mel][frame], row-major), for
+    /// other workers.
+    #[wasm_bindgen(js_name = melData)]
+    pub fn mel_data(&self) -> Result<Vec<f32>, JsValue> {
+        let song = self.inner.song.borrow();
+        let song = song.as_ref().ok_or_else(|| err("no song"))?;
+        Ok(song.mel.data.clone())
+    }
+
+    /// Takes a song's spectrogram computed by another worker. Returns the number of patches.
+    #[wasm_bindgen(js_name = setMel)]
+    pub fn set_mel(&self, data: Vec<f32>, frames: usize, seconds: f64) -> Result<usize, JsValue> {
+        self.not_busy()?;
+        let fx = &self.inner.fx;
+        let mel = LogMel {
+            n_mels: fx.recipe().n_mels,
+            n_frames: frames,
+            data,
+        };
+        let song = Song::from_mel(fx, mel, seconds).map_err(err)?;
+        let n = song.patches;
+        self.inner.song.replace(Some(song));
+        Ok(n)
     }
 
     /// Forgets the current song (frees its spectrogram).
     #[wasm_bindgen(js_name = clearSong)]
     pub fn clear_song(&self) {
-        if !*self.inner.busy.borrow() {
+        if !self.inner.busy.get() {
             self.inner.song.replace(None);
         }
     }
@@ -149,70 +179,49 @@ impl Engine {
         self.inner.model.borrow().as_ref().map(|m| m.id.clone())
     }
 
-    /// Checks a model file and makes it the current model. Returns its metadata as JSON.
+    /// Checks a model file (magic, format version, checksum, feature recipe, network) and
+    /// makes it the current model. Returns its metadata as JSON.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, id: String, bytes: &[u8]) -> Result<String, JsValue> {
         self.not_busy()?;
         self.inner.model.replace(None);
         let file = pipeline::check_model(bytes).map_err(err)?;
-        let meta: ModelMeta = file.meta.clone();
+        let meta = serde_json::to_string(&file.meta).expect("serialises");
         let classifier = mer::inference::load_classifier(&file, &self.inner.device)
             .map_err(|e| err(e.to_string()))?;
         self.inner.model.replace(Some(Loaded { id, classifier }));
-        Ok(serde_json::to_string(&meta).expect("serialises"))
+        Ok(meta)
     }
 
-    /// Runs the current model on the current song. `progress(done, total)` is called after
-    /// every batch and may return a Promise; a result of `false` cancels. Resolves to the
-    /// song-level prediction (with per-patch segments) as JSON.
-    pub fn classify(&self, batch: usize, progress: Function) -> Promise {
+    /// Runs the current model on patches `start..end` of the current song (one batch).
+    /// Resolves to a Float32Array of 8 probabilities per patch: Q1..Q4, P(arousal -),
+    /// P(arousal +), P(valence -), P(valence +). GPU results are read asynchronously.
+    #[wasm_bindgen(js_name = classifyRange)]
+    pub fn classify_range(&self, start: usize, end: usize) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            if inner.song.borrow().is_none() {
-                return Err(err("no song"));
-            }
-            if inner.model.borrow().is_none() {
-                return Err(err("no model"));
-            }
             if inner.busy.replace(true) {
-                return Err(err("the engine is busy with another song"));
+                return Err(err("the engine is busy"));
             }
-            let result = {
+            let result = async {
                 let song = inner.song.borrow();
                 let model = inner.model.borrow();
-                let (song, model) = (
-                    song.as_ref().expect("checked"),
-                    model.as_ref().expect("checked"),
-                );
-                let mut report = |done: usize, total: usize| {
-                    let progress = progress.clone();
-                    Box::pin(async move {
-                        let r = progress
-                            .call2(&JsValue::NULL, &done.into(), &total.into())
-                            .unwrap_or(JsValue::FALSE);
-                        let r = match r.dyn_into::<Promise>() {
-                            Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::FALSE),
-                            Err(v) => v,
-                        };
-                        r.as_bool() != Some(false)
-                    })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = bool>>>
-                };
-                pipeline::classify(
+                let song = song.as_ref().ok_or("no song")?;
+                let model = model.as_ref().ok_or("no model")?;
+                pipeline::classify_range(
                     &inner.fx,
                     &model.classifier,
-                    song,
+                    &song.mel,
                     &inner.device,
-                    batch,
-                    &mut report,
+                    start,
+                    end.min(song.patches),
                 )
                 .await
-            };
-            inner.busy.replace(false);
-            let prediction = result.map_err(err)?;
-            Ok(JsValue::from_str(
-                &serde_json::to_string(&prediction).expect("serialises"),
-            ))
+            }
+            .await;
+            inner.busy.set(false);
+            let probs = result.map_err(err)?;
+            Ok(Float32Array::from(probs.as_slice()).into())
         })
     }
 }

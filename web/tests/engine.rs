@@ -3,9 +3,6 @@
 //! (what `trainer predict` does).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::future::Future;
-use std::pin::Pin;
-
 use burn::prelude::*;
 use mer::model_file::{Labels, Method, Precision, TransferMode, Variant};
 use mer::{FeatureExtractor, ModelFile, ModelMeta, SongPrediction};
@@ -46,23 +43,7 @@ fn fixture(name: &str) -> mer::audio::Audio {
 fn run(song: &Song, file: &ModelFile, device: &Device, batch: usize) -> SongPrediction {
     let fx = FeatureExtractor::default();
     let model = mer::inference::load_classifier(file, device).unwrap();
-    let mut calls = 0usize;
-    let mut progress = |done: usize, total: usize| {
-        calls += 1;
-        assert!(done <= total);
-        Box::pin(async { true }) as Pin<Box<dyn Future<Output = bool>>>
-    };
-    let p = pollster::block_on(pipeline::classify(
-        &fx,
-        &model,
-        song,
-        device,
-        batch,
-        &mut progress,
-    ))
-    .unwrap();
-    assert_eq!(calls, song.patches.div_ceil(batch));
-    p
+    pollster::block_on(pipeline::classify(&fx, &model, song, device, batch)).unwrap()
 }
 
 /// What `trainer predict` computes: the whole song's patches through `mer` directly.
@@ -105,7 +86,11 @@ fn cpu_path_equals_mer_directly() {
     let want = reference(&audio, &file);
     let song = pipeline::prepare_song(&FeatureExtractor::default(), audio).unwrap();
     assert_eq!(song.patches, 9);
-    for batch in [4, 64] {
+    // the spectrogram handed to another worker gives the same song
+    let copy =
+        Song::from_mel(&FeatureExtractor::default(), song.mel.clone(), song.seconds).unwrap();
+    assert_eq!(copy.patches, song.patches);
+    for batch in [4, 32, 64] {
         let got = run(&song, &file, &Device::flex(), batch);
         assert_eq!(got.quadrant, want.quadrant);
         assert_eq!(got.segments.len(), want.segments.len());

@@ -52,36 +52,63 @@ class Engine {
   onMessage(msg) {
     const p = this.pending.get(msg.id);
     if (!p) return;
-    if (msg.progress) {
-      if (p.onProgress) p.onProgress(msg.progress);
-      return;
-    }
     this.pending.delete(msg.id);
     if (msg.ok) p.resolve(msg.value);
     else p.reject(Object.assign(new Error(msg.error), { fatal: !!msg.fatal }));
   }
 
-  call(op, args = {}, transfer = [], onProgress = null) {
+  call(op, args = {}, transfer = []) {
     const id = this.next++;
     const promise = new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+      this.pending.set(id, { resolve, reject });
     });
-    promise.id = id;
     this.worker.postMessage({ id, op, ...args }, transfer);
     return promise;
   }
 
-  cancel(id) {
-    this.worker.postMessage({ op: 'cancel', target: id });
-  }
-
-  // A new worker (after a crash, to give memory back, or on another backend).
-  restart(backend = this.backend) {
+  // A new worker (after a crash, or to give memory back).
+  restart() {
     this.worker.terminate();
     this.failAll('the analysis worker was restarted');
-    this.backend = backend;
     this.start();
   }
+
+  stop() {
+    this.worker.terminate();
+    this.failAll('the analysis worker was stopped');
+  }
+}
+
+// How many workers share the CPU path's patches: one per core, up to 4 (?workers=N sets it).
+function cpuWorkers() {
+  const asked = Number(params.get('workers'));
+  if (Number.isInteger(asked) && asked >= 1 && asked <= 16) return asked;
+  return Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 4));
+}
+
+// The primary worker decodes nothing but computes the spectrogram and, on WebGPU, runs every
+// patch; on the CPU, helper workers (same engine, CPU backend) take a share of the patches.
+async function startHelpers() {
+  for (const h of state.helpers) h.stop();
+  state.helpers = [];
+  const info = await state.engine.info;
+  if (info.backend !== 'cpu') return;
+  const helpers = Array.from({ length: cpuWorkers() - 1 }, () => new Engine('cpu'));
+  const ok = await Promise.all(helpers.map((h) => h.info.then(() => true, () => false)));
+  state.helpers = helpers.filter((h, i) => {
+    if (!ok[i]) h.stop();
+    return ok[i];
+  });
+}
+
+function workers() {
+  return [state.engine, ...state.helpers];
+}
+
+async function restartEngines() {
+  state.engine.restart();
+  state.songInWorker = false;
+  await showBackend();
 }
 
 // ---------------------------------------------------------------- state
@@ -89,7 +116,9 @@ const state = {
   engine: null,
   models: [], // entries of models/index.json with .usable / .why / .version
   generation: 0, // bumps on every new file; stale work stops at its next await
-  running: null, // the classify promise in flight
+  helpers: [], // extra CPU workers
+  running: null, // the classification in flight
+  runToken: 0, // bumps to stop the classification in flight
   song: null, // { name, file, seconds, patches, url, decodeMs, featuresMs }
   results: new Map(), // model file -> { prediction, ms, backend }
   songInWorker: false,
@@ -350,10 +379,13 @@ async function forgetModel(entry) {
   if (cache) await cache.delete(modelUrl(entry));
 }
 
-// Makes `entry` the worker's current model (downloading and checking it if needed).
+// Makes `entry` the current model of every worker (downloading and checking it if needed).
 async function ensureModel(entry, label) {
-  const have = await state.engine.call('model', { modelId: entry.version });
-  if (have.cached) return 0;
+  const modelId = `${entry.file}#${entry.version}`;
+  const all = workers();
+  const have = await Promise.all(all.map((w) => w.call('model', { modelId })));
+  const need = all.filter((_, i) => !have[i].cached);
+  if (need.length === 0) return 0;
   setProgress(`${label}: fetching ${entry.title || entry.file} (${mb(entry.size)})…`, 0);
   const t0 = performance.now();
   const { bytes, cached } = await modelBytes(entry, (f) =>
@@ -361,7 +393,10 @@ async function ensureModel(entry, label) {
   );
   setProgress(`${label}: checking and loading ${entry.title || entry.file}…`, null);
   try {
-    await state.engine.call('model', { modelId: entry.version, bytes }, [bytes]);
+    await Promise.all(need.map((w) => {
+      const copy = bytes.slice(0);
+      return w.call('model', { modelId, bytes: copy }, [copy]);
+    }));
   } catch (e) {
     if (e.fatal) throw e;
     await forgetModel(entry);
@@ -424,12 +459,12 @@ function resetResult(name) {
   drawTimeline(null);
 }
 
+class Cancelled extends Error {}
+
 async function cancelRunning() {
+  state.runToken++;
   const running = state.running;
-  if (running) {
-    state.engine.cancel(running.id);
-    await running.catch(() => {});
-  }
+  if (running) await running.catch(() => {});
 }
 
 async function handleFile(file) {
@@ -446,8 +481,7 @@ async function handleFile(file) {
   if (state.song && state.song.seconds > 10 * 60) {
     // A long song grew the worker's memory (WebAssembly memory never shrinks): a fresh
     // worker gives it back. Models come back from the Cache API.
-    state.engine.restart();
-    showBackend();
+    await restartEngines();
   }
   if (state.song && state.song.url) URL.revokeObjectURL(state.song.url);
   state.song = null;
@@ -484,6 +518,16 @@ async function handleFile(file) {
     const tFeatures = performance.now();
     const info = await state.engine.call('song', { channels, sampleRate }, channels.map((c) => c.buffer));
     if (stale()) return;
+    if (state.helpers.length) {
+      // the helpers classify from the same spectrogram
+      const mel = await state.engine.call('mel');
+      await Promise.all(state.helpers.map((h) => {
+        const copy = mel.slice();
+        return h.call('setMel', { data: copy, frames: info.frames, seconds: info.seconds }, [copy.buffer])
+          .then(() => { h.song = gen; }, () => { h.song = 0; });
+      }));
+      if (stale()) return;
+    }
     state.songInWorker = true;
     state.song = {
       name: file.name,
@@ -512,12 +556,12 @@ function failed(e) {
   }
   if (e instanceof Refused) {
     showMessage(e.message);
+  } else if (e instanceof Cancelled) {
+    return;
   } else if (e && e.fatal) {
     showMessage(`The analysis stopped unexpectedly (${e.message}). The engine was restarted; drop the file again to retry.`);
-    state.engine.restart();
-    state.songInWorker = false;
     state.song = null;
-    showBackend();
+    restartEngines();
   } else {
     showMessage(e && e.message ? e.message : String(e));
   }
@@ -525,21 +569,39 @@ function failed(e) {
   $('verdict-chip').textContent = '!';
 }
 
-// Runs one model on the song in the worker; returns { prediction, ms }.
-async function classify(entry, label, onProgress) {
+// Runs one model on the song: patches go out in small batches to whichever worker is free
+// (one WebGPU worker, or every CPU worker); returns { prediction, ms, loadMs }.
+async function classify(entry, label) {
+  const token = state.runToken;
   const loadMs = await ensureModel(entry, label);
-  setProgress(`${label}: listening… (${state.song.patches} patches)`, 0);
-  const run = state.engine.call('classify', {}, [], ({ done, total }) => {
-    setProgress(`${label}: listening… ${done} of ${total} patches`, done / total);
-    if (onProgress) onProgress(done, total);
-  });
+  const total = state.song.patches;
+  const gpu = (await state.engine.info).backend === 'webgpu';
+  const batch = gpu ? 64 : 16;
+  const all = gpu ? [state.engine] : workers().filter((w) => w === state.engine || w.song === state.generation);
+  const probs = new Float32Array(total * 8);
+  let next = 0;
+  let done = 0;
+  const t0 = performance.now();
+  setProgress(`${label}: listening… (${total} patches)`, 0);
+  const run = Promise.all(all.map(async (w) => {
+    while (next < total) {
+      if (token !== state.runToken) throw new Cancelled('cancelled');
+      const start = next;
+      const end = Math.min(total, start + batch);
+      next = end;
+      probs.set(await w.call('classifyRange', { start, end }), start * 8);
+      done += end - start;
+      if (token === state.runToken) setProgress(`${label}: listening… ${done} of ${total} patches`, done / total);
+    }
+  }));
   state.running = run;
   try {
-    const out = await run;
-    return { ...out, loadMs };
+    await run;
   } finally {
     if (state.running === run) state.running = null;
   }
+  const prediction = await state.engine.call('aggregate', { probs }, [probs.buffer]);
+  return { prediction, ms: performance.now() - t0, loadMs, workers: all.length };
 }
 
 async function analyseWith(entry, gen = state.generation, t0 = performance.now()) {
@@ -630,7 +692,9 @@ function renderResult(entry, result) {
   $('p-arousal').textContent = pct(p.arousal);
   $('p-valence').textContent = pct(p.valence);
   const s = state.song;
-  const backendWords = result.backend === 'webgpu' ? 'WebGPU' : 'the CPU (WebAssembly)';
+  const backendWords = result.backend === 'webgpu'
+    ? 'WebGPU'
+    : `the CPU (WebAssembly${result.workers > 1 ? `, ${result.workers} workers` : ''})`;
   $('run-info').textContent =
     `${entry.title || entry.file} on ${backendWords} · ${durationWords(s.seconds)}, ${s.patches} patches · ` +
     `result in ${(result.totalMs / 1000).toFixed(1)} s (decoding ${(s.decodeMs / 1000).toFixed(1)} s, ` +
@@ -801,7 +865,9 @@ function drawCompare(usable) {
   const table = el('table');
   const head = el('tr');
   for (const h of ['Model', 'Speech', 'Heard as', 'Q1 · Q2 · Q3 · Q4', 'P(A+)', 'P(V+)']) head.append(el('th', {}, h));
-  table.append(el('thead')).append(head);
+  const thead = el('thead');
+  thead.append(head);
+  table.append(thead);
   const body = el('tbody');
   const plane = $('compare-plane');
   planeFrame(plane);
@@ -861,9 +927,14 @@ function drawCompare(usable) {
 async function showBackend() {
   const pill = $('backend');
   pill.textContent = 'starting…';
+  delete pill.dataset.backend;
   try {
     const info = await state.engine.info;
-    pill.textContent = info.backend === 'webgpu' ? `WebGPU${info.adapter ? ` · ${info.adapter}` : ''}` : 'CPU · WebAssembly';
+    if (info.backend === 'cpu') await startHelpers();
+    const n = workers().length;
+    pill.textContent = info.backend === 'webgpu'
+      ? `WebGPU${info.adapter ? ` · ${info.adapter}` : ''}`
+      : `CPU · WebAssembly${n > 1 ? ` × ${n} workers` : ''}`;
     pill.dataset.backend = info.backend;
     pill.title = info.note || (info.backend === 'webgpu' ? 'The network runs on your GPU through WebGPU' : 'The network runs on the CPU in WebAssembly');
   } catch (e) {

@@ -1,15 +1,14 @@
 // The analysis worker: owns the WebAssembly engine (web/src/wasm.rs) so the page never
 // freezes. Requests come as {id, op, ...}; every request gets one reply {id, ok, value} or
-// {id, ok: false, error, fatal}; a running classification also sends {id, progress}.
-import init, { createEngine, checkIndex } from './mer-web.js';
+// {id, ok: false, error, fatal}. The page decides which patches each worker classifies.
+import init, { aggregate, createEngine, checkIndex } from './mer-web.js';
 
 const ready = init();
 let engine = null;
-const cancelled = new Set();
-const BATCH = 64;
 
-function reply(id, value, transfer = []) {
-  postMessage({ id, ok: true, value }, transfer);
+function reply(id, value) {
+  // typed arrays move to the page without a copy
+  postMessage({ id, ok: true, value }, ArrayBuffer.isView(value) ? [value.buffer] : []);
 }
 
 function fail(id, e) {
@@ -67,25 +66,29 @@ const ops = {
     return JSON.parse(engine.setSong(channels, sampleRate));
   },
 
+  // the spectrogram, for the other workers
+  async mel() {
+    return engine.melData();
+  },
+
+  async setMel({ data, frames, seconds }) {
+    return engine.setMel(data, frames, seconds);
+  },
+
   async model({ modelId, bytes }) {
     if (engine.modelId === modelId && !bytes) return { cached: true };
     if (!bytes) return { needBytes: true };
     return { meta: JSON.parse(engine.loadModel(modelId, new Uint8Array(bytes))) };
   },
 
-  async classify({ id }) {
-    const t0 = performance.now();
-    const progress = (done, total) => {
-      postMessage({ id, progress: { done, total } });
-      // Yield to the event loop so that a cancel request can arrive.
-      return new Promise((resolve) => setTimeout(() => resolve(!cancelled.has(id)), 0));
-    };
-    try {
-      const json = await engine.classify(BATCH, progress);
-      return { prediction: JSON.parse(json), ms: performance.now() - t0 };
-    } finally {
-      cancelled.delete(id);
-    }
+  // 8 probabilities per patch for patches start..end
+  async classifyRange({ start, end }) {
+    return engine.classifyRange(start, end);
+  },
+
+  async aggregate({ probs }) {
+    await ready;
+    return JSON.parse(aggregate(probs));
   },
 
   async clearSong() {
@@ -96,10 +99,6 @@ const ops = {
 
 onmessage = async (event) => {
   const msg = event.data;
-  if (msg.op === 'cancel') {
-    cancelled.add(msg.target);
-    return;
-  }
   const op = ops[msg.op];
   if (!op) return fail(msg.id, new Error(`unknown request ${msg.op}`));
   try {
