@@ -259,6 +259,8 @@ enum DeviceArg {
     Cpu,
     /// burn-wgpu (Vulkan, Metal or DirectX natively; Mesa's lavapipe without a GPU)
     Wgpu,
+    /// burn-cuda (NVIDIA GPUs; needs a build with `--features cuda`)
+    Cuda,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,6 +304,7 @@ fn devices(arg: DeviceArg, n: usize) -> Result<Vec<Device>> {
         (_, 1) => Ok(vec![device(arg)?]),
         (DeviceArg::Cpu, n) => Ok(vec![Device::flex(); n]),
         (DeviceArg::Wgpu, n) => (0..n).map(wgpu_gpu).collect(),
+        (DeviceArg::Cuda, n) => (0..n).map(cuda_device).collect(),
     }
 }
 
@@ -322,7 +325,20 @@ fn device(arg: DeviceArg) -> Result<Device> {
     match arg {
         DeviceArg::Cpu => Ok(Device::flex()),
         DeviceArg::Wgpu => wgpu_device(),
+        DeviceArg::Cuda => cuda_device(0),
     }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Result<Device> {
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(_index: usize) -> Result<Device> {
+    bail!(
+        "this build has no CUDA support: build with `cargo build --release -p trainer --features cuda`"
+    )
 }
 
 #[cfg(feature = "wgpu")]
