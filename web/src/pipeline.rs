@@ -189,7 +189,7 @@ pub async fn classify_range(
 
 /// The song-level answer from every patch's [`PER_PATCH`] numbers (in patch order).
 pub fn aggregate(fx: &FeatureExtractor, flat: &[f32]) -> Result<SongPrediction, String> {
-    if flat.is_empty() || flat.len() % PER_PATCH != 0 {
+    if flat.is_empty() || !flat.len().is_multiple_of(PER_PATCH) {
         return Err(format!("{} numbers do not make whole patches", flat.len()));
     }
     let probs: Vec<PatchProbabilities> = flat
