@@ -2,7 +2,7 @@
 //! page spreads a song's patches over several CPU workers, or gives them all to one WebGPU
 //! worker (web/www/app.js).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::prelude::Device;
@@ -29,9 +29,10 @@ struct Inner {
     device: Device,
     backend: &'static str,
     fx: FeatureExtractor,
-    song: RefCell<Option<Song>>,
-    model: RefCell<Option<Loaded>>,
-    busy: Cell<bool>,
+    // Shared with classifications in flight, so that a new song or model can replace them
+    // at any time without waiting.
+    song: RefCell<Option<Rc<Song>>>,
+    model: RefCell<Option<Rc<Loaded>>>,
 }
 
 /// One compute device, the current song's spectrogram and the model in memory.
@@ -64,7 +65,6 @@ pub async fn create_engine(webgpu: bool) -> Result<Engine, JsValue> {
             fx: FeatureExtractor::default(),
             song: RefCell::new(None),
             model: RefCell::new(None),
-            busy: Cell::new(false),
         }),
     })
 }
@@ -104,18 +104,10 @@ impl Engine {
         self.inner.backend.into()
     }
 
-    fn not_busy(&self) -> Result<(), JsValue> {
-        if self.inner.busy.get() {
-            return Err(err("the engine is busy with another song"));
-        }
-        Ok(())
-    }
-
     /// Takes a decoded song (one Float32Array per channel) and computes its spectrogram.
     /// Returns `{"seconds", "patches", "frames"}` as JSON.
     #[wasm_bindgen(js_name = setSong)]
     pub fn set_song(&self, channels: Array, sample_rate: u32) -> Result<String, JsValue> {
-        self.not_busy()?;
         self.inner.song.replace(None);
         let channels: Vec<Float32Array> = channels
             .iter()
@@ -136,7 +128,7 @@ impl Engine {
             "patches": song.patches,
             "frames": song.mel.n_frames,
         });
-        self.inner.song.replace(Some(song));
+        self.inner.song.replace(Some(Rc::new(song)));
         Ok(info.to_string())
     }
 
@@ -152,7 +144,6 @@ impl Engine {
     /// Takes a song's spectrogram computed by another worker. Returns the number of patches.
     #[wasm_bindgen(js_name = setMel)]
     pub fn set_mel(&self, data: Vec<f32>, frames: usize, seconds: f64) -> Result<usize, JsValue> {
-        self.not_busy()?;
         let fx = &self.inner.fx;
         let mel = LogMel {
             n_mels: fx.recipe().n_mels,
@@ -161,16 +152,14 @@ impl Engine {
         };
         let song = Song::from_mel(fx, mel, seconds).map_err(err)?;
         let n = song.patches;
-        self.inner.song.replace(Some(song));
+        self.inner.song.replace(Some(Rc::new(song)));
         Ok(n)
     }
 
     /// Forgets the current song (frees its spectrogram).
     #[wasm_bindgen(js_name = clearSong)]
     pub fn clear_song(&self) {
-        if !self.inner.busy.get() {
-            self.inner.song.replace(None);
-        }
+        self.inner.song.replace(None);
     }
 
     /// The id of the model in memory, if any.
@@ -183,13 +172,14 @@ impl Engine {
     /// makes it the current model. Returns its metadata as JSON.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&self, id: String, bytes: &[u8]) -> Result<String, JsValue> {
-        self.not_busy()?;
         self.inner.model.replace(None);
         let file = pipeline::check_model(bytes).map_err(err)?;
         let meta = serde_json::to_string(&file.meta).expect("serialises");
         let classifier = mer::inference::load_classifier(&file, &self.inner.device)
             .map_err(|e| err(e.to_string()))?;
-        self.inner.model.replace(Some(Loaded { id, classifier }));
+        self.inner
+            .model
+            .replace(Some(Rc::new(Loaded { id, classifier })));
         Ok(meta)
     }
 
@@ -199,28 +189,21 @@ impl Engine {
     #[wasm_bindgen(js_name = classifyRange)]
     pub fn classify_range(&self, start: usize, end: usize) -> Promise {
         let inner = Rc::clone(&self.inner);
+        let song = inner.song.borrow().clone();
+        let model = inner.model.borrow().clone();
         future_to_promise(async move {
-            if inner.busy.replace(true) {
-                return Err(err("the engine is busy"));
-            }
-            let result = async {
-                let song = inner.song.borrow();
-                let model = inner.model.borrow();
-                let song = song.as_ref().ok_or("no song")?;
-                let model = model.as_ref().ok_or("no model")?;
-                pipeline::classify_range(
-                    &inner.fx,
-                    &model.classifier,
-                    &song.mel,
-                    &inner.device,
-                    start,
-                    end.min(song.patches),
-                )
-                .await
-            }
-            .await;
-            inner.busy.set(false);
-            let probs = result.map_err(err)?;
+            let song = song.ok_or_else(|| err("no song"))?;
+            let model = model.ok_or_else(|| err("no model"))?;
+            let probs = pipeline::classify_range(
+                &inner.fx,
+                &model.classifier,
+                &song.mel,
+                &inner.device,
+                start,
+                end.min(song.patches),
+            )
+            .await
+            .map_err(err)?;
             Ok(Float32Array::from(probs.as_slice()).into())
         })
     }

@@ -217,9 +217,25 @@ function variantOf(entry) {
   return { method, methodKey: v.method || 'none', lang, mode, modeKey: v.mode || 'feat-ext' };
 }
 
+// The test scores `trainer` writes: metrics.test.{patch,song}.{quadrant,arousal,valence}.
+function testScores(entry) {
+  const t = entry.meta && entry.meta.metrics && entry.meta.metrics.test;
+  if (!t || !t.patch) return null;
+  const f1 = (level) => ['quadrant', 'arousal', 'valence'].map((k) => (level && level[k] ? level[k].f1_weighted : NaN));
+  return { patch: f1(t.patch), song: f1(t.song), songs: t.songs };
+}
+
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2).replace(/^0/, '') : '–');
+
 function metricWords(entry) {
   const meta = entry.meta || {};
   if (meta.training && meta.training.untrained) return 'untrained (random weights): for testing the page only';
+  const sc = testScores(entry);
+  if (sc) {
+    const [q, a, v] = sc.patch;
+    const songs = sc.songs ? ` on ${sc.songs} test songs` : '';
+    return `test F1${songs}: quadrant ${f2(q)}, arousal ${f2(a)}, valence ${f2(v)} (patches, weighted as in the paper); quadrant ${f2(sc.song[0])} per song`;
+  }
   const m = meta.metrics;
   if (!m || typeof m !== 'object') return 'no test scores recorded';
   const parts = [];
@@ -277,7 +293,8 @@ async function loadModels() {
     const v = variantOf(e);
     const key = `${v.method} · ${v.mode}`;
     if (!groups.has(key)) groups.set(key, el('optgroup', { label: key }));
-    const label = `${e.title || e.file} — ${mb(e.size)}${e.usable ? '' : ' (unusable)'}`;
+    const sc = testScores(e);
+    const label = `${e.title || e.file} — ${mb(e.size)}${sc ? ` — test F1 ${f2(sc.patch[0])}` : ''}${e.usable ? '' : ' (unusable)'}`;
     const opt = el('option', { value: String(i) }, label);
     if (!e.usable) opt.disabled = true;
     groups.get(key).append(opt);
@@ -451,7 +468,7 @@ function resetResult(name) {
   $('verdict-chip').style.background = '';
   $('verdict-words').textContent = name ? 'Listening…' : 'Drop a song to hear how it feels';
   $('verdict-sub').textContent = '';
-  $('probs').replaceChildren();
+  drawProbs(null);
   $('p-arousal').textContent = '–';
   $('p-valence').textContent = '–';
   $('run-info').textContent = '';
@@ -676,19 +693,7 @@ function renderResult(entry, result) {
   $('verdict-words').textContent = `Sounds ${q.words}`;
   const second = p.segments.filter((s) => s.quadrant === p.quadrant).length;
   $('verdict-sub').textContent = `${q.sign} · ${Math.round((100 * second) / p.segments.length)} % of the song’s moments are ${q.name}`;
-  const probs = $('probs');
-  probs.replaceChildren();
-  QUADS.forEach((qq, i) => {
-    const row = el('div', { class: `prob${qq.name === p.quadrant ? ' best' : ''}` });
-    row.append(el('span', { class: 'prob-name' }, `${qq.name} ${qq.words}`));
-    const bar = el('span', { class: 'prob-bar' });
-    const fill = el('span', { class: 'prob-fill' });
-    fill.style.width = `${p.probabilities[i] * 100}%`;
-    fill.style.background = qq.color;
-    bar.append(fill);
-    row.append(bar, el('span', { class: 'prob-v' }, pct(p.probabilities[i])));
-    probs.append(row);
-  });
+  drawProbs(p);
   $('p-arousal').textContent = pct(p.arousal);
   $('p-valence').textContent = pct(p.valence);
   const s = state.song;
@@ -712,6 +717,23 @@ function renderResult(entry, result) {
     quadrant: p.quadrant,
   });
   r.classList.add('ready');
+}
+
+// The four probabilities as bars (empty before a result).
+function drawProbs(p) {
+  const probs = $('probs');
+  probs.replaceChildren();
+  QUADS.forEach((qq, i) => {
+    const row = el('div', { class: `prob${p && qq.name === p.quadrant ? ' best' : ''}` });
+    row.append(el('span', { class: 'prob-name' }, `${qq.name} ${qq.words}`));
+    const bar = el('span', { class: 'prob-bar' });
+    const fill = el('span', { class: 'prob-fill' });
+    fill.style.width = p ? `${p.probabilities[i] * 100}%` : '0';
+    fill.style.background = qq.color;
+    bar.append(fill);
+    row.append(bar, el('span', { class: 'prob-v' }, p ? pct(p.probabilities[i]) : '–'));
+    probs.append(row);
+  });
 }
 
 // The plane: x = P(valence +), y = P(arousal +), both from 0 to 1, midpoint 0.5.
@@ -864,7 +886,7 @@ function drawCompare(usable) {
   grid.replaceChildren();
   const table = el('table');
   const head = el('tr');
-  for (const h of ['Model', 'Speech', 'Heard as', 'Q1 · Q2 · Q3 · Q4', 'P(A+)', 'P(V+)']) head.append(el('th', {}, h));
+  for (const h of ['Model', 'Speech', 'Test F1', 'Heard as', 'Q1 · Q2 · Q3 · Q4', 'P(A+)', 'P(V+)']) head.append(el('th', {}, h));
   const thead = el('thead');
   thead.append(head);
   table.append(thead);
@@ -877,7 +899,10 @@ function drawCompare(usable) {
     const r = state.results.get(entry.file);
     const v = variantOf(entry);
     const tr = el('tr');
-    tr.append(el('td', {}, `${v.method} · ${v.mode}`), el('td', {}, LANG[v.lang] || v.lang));
+    const name = el('td');
+    name.append(el('div', {}, `${v.method} · ${v.mode}`), el('div', { class: 'file' }, entry.file));
+    const sc = testScores(entry);
+    tr.append(name, el('td', {}, LANG[v.lang] || v.lang), el('td', { class: 'num' }, sc ? f2(sc.patch[0]) : '–'));
     if (!r || r.error) {
       tr.append(el('td', { colspan: 4, class: r ? 'failed' : 'pending', title: r ? r.error : '' }, r ? 'cannot be used (damaged file)' : 'waiting…'));
       body.append(tr);
@@ -889,7 +914,8 @@ function drawCompare(usable) {
     const chipCell = el('td');
     const chip = el('span', { class: 'chip small' }, q.name);
     chip.style.background = q.color;
-    chipCell.append(chip, document.createTextNode(` ${q.words}`));
+    chipCell.append(chip, document.createTextNode(` ${q.words.split(' / ')[0]}`));
+    chipCell.title = q.words;
     const barCell = el('td');
     const stack = el('span', { class: 'stack', title: p.probabilities.map((x, i) => `${QUADS[i].name} ${pct(x)}`).join(', ') });
     p.probabilities.forEach((x, i) => {
