@@ -194,6 +194,21 @@ test('WebGPU path in the browser (when Chromium offers an adapter)', async (t) =
   await page.close();
 });
 
+test('auto backend: WebGPU on a real GPU, the CPU when the only adapter is a software fallback', async (t) => {
+  const page = await open(browser.context, '?model=a-seed1.mer');
+  const info = await page.evaluate(async () => {
+    const a = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+    return a ? { fallback: !!((a.info && a.info.isFallbackAdapter) || a.isFallbackAdapter) } : null;
+  });
+  const backend = await page.getAttribute('#backend', 'data-backend');
+  t.diagnostic(`adapter ${JSON.stringify(info)} -> ${backend}; ${await page.getAttribute('#backend', 'title')}`);
+  assert.equal(backend, info && !info.fallback ? 'webgpu' : 'cpu');
+  const out = await analyse(page, fixture('music.flac'));
+  assert.ok(out.result, out.error);
+  assert.equal(out.result.backend, backend);
+  await page.close();
+});
+
 test('privacy: every request goes to the page’s own origin, without a body; CSP is set', async (t) => {
   const requests = browser.requests;
   assert.ok(requests.length > 5);

@@ -42,13 +42,18 @@ const ops = {
     let adapter = '';
     if (backend !== 'cpu') {
       const a = await gpuAdapter();
-      if (a) {
+      // A fallback adapter is a GPU emulated on the CPU (SwiftShader): many times slower
+      // than the CPU path itself, so "auto" only takes a real GPU.
+      const fallback = a && !!((a.info && a.info.isFallbackAdapter) || a.isFallbackAdapter);
+      if (a && (backend === 'webgpu' || !fallback)) {
         adapter = adapterWords(a);
         try {
           engine = await createEngine(true);
         } catch (e) {
           note = `WebGPU could not start (${e.message || e}); using the CPU.`;
         }
+      } else if (a) {
+        note = `The only WebGPU adapter here is a software fallback (${adapterWords(a)}), slower than the CPU path; using the CPU (?backend=webgpu forces it).`;
       } else {
         note = 'This browser offers no WebGPU adapter; using the CPU.';
       }
