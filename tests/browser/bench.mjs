@@ -45,8 +45,8 @@ const wasm = statSync(path.resolve(import.meta.dirname, '../../dist/mer-web_bg.w
 const browser = await launch();
 const rows = [];
 try {
-  for (const backend of ['cpu', 'webgpu']) {
-    const page = await open(browser.context, `?backend=${backend}&model=a-seed1.mer`);
+  for (const [backend, query] of [['cpu', '&workers=1'], ['cpu', ''], ['webgpu', '']]) {
+    const page = await open(browser.context, `?backend=${backend}&model=a-seed1.mer${query}`);
     if (backend === 'webgpu' && !(await hasWebGpu(page))) {
       rows.push({ backend, note: 'no WebGPU adapter' });
       continue;
@@ -68,6 +68,7 @@ try {
   await browser.close();
 }
 writeFileSync(path.join(OUT_DIR, 'bench.json'), JSON.stringify({ base: BASE_URL, wasm_bytes: wasm, rows }, null, 2));
+console.log(`wasm: ${(wasm / 1e6).toFixed(1)} MB raw`);
 console.log('| backend | first drop (s) | second drop (s) | breakdown of the second |');
 console.log('|---|---|---|---|');
 for (const r of rows) {
