@@ -3,13 +3,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
   analyse, FIXTURES, hasWebGpu, launch, maxDiff, MODELS, open, ORIGIN, OUT_DIR, BASE_URL,
-  trainerPredict, WORK_DIR, writeWav,
+  trainerPredict, waitOutcome, WORK_DIR, writeWav,
 } from './lib.mjs';
 
 const fixture = (name) => path.join(FIXTURES, name);
+// the origins the tests serve the page from (the main server, and one without models)
+const origins = new Set([ORIGIN]);
 const model = (file) => path.join(MODELS, file);
 let browser;
 
@@ -209,10 +212,39 @@ test('auto backend: WebGPU on a real GPU, the CPU when the only adapter is a sof
   await page.close();
 });
 
+test('no models shipped: the page says so, and a dropped song gets a clear message', async () => {
+  const empty = path.join(WORK_DIR, 'no-models');
+  mkdirSync(empty, { recursive: true });
+  const root = path.resolve(import.meta.dirname, '../..');
+  const server = spawn(process.execPath, [path.join(root, 'web/serve.mjs'), '--dist', path.join(root, 'dist'), '--models', empty, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      server.stdout.on('data', (d) => {
+        const m = /listening on (\S+)/.exec(String(d));
+        if (m) resolve(m[1]);
+      });
+      server.on('exit', () => reject(new Error('the second server did not start')));
+    });
+    origins.add(new URL(url).origin);
+    const page = await browser.context.newPage();
+    await page.goto(`${url}?backend=cpu`);
+    await page.waitForFunction(() => document.querySelector('#model-info').textContent.includes('No trained models'), null, { timeout: 60_000 });
+    assert.equal(await page.isDisabled('#compare'), true);
+    const before = await page.evaluate(() => Number(document.querySelector('#result').dataset.run || 0));
+    await page.setInputFiles('#file', fixture('music.wav'));
+    const out = await waitOutcome(page, before);
+    assert.ok(out.error, `a result without a model? ${JSON.stringify(out)}`);
+    assert.match(out.error, /no model to run: no trained models are shipped/, out.error);
+    await page.close();
+  } finally {
+    server.kill();
+  }
+});
+
 test('privacy: every request goes to the page’s own origin, without a body; CSP is set', async (t) => {
   const requests = browser.requests;
   assert.ok(requests.length > 5);
-  const foreign = requests.filter((r) => !r.url.startsWith('blob:') && !r.url.startsWith('data:') && new URL(r.url).origin !== ORIGIN);
+  const foreign = requests.filter((r) => !r.url.startsWith('blob:') && !r.url.startsWith('data:') && !origins.has(new URL(r.url).origin));
   assert.deepEqual(foreign.map((r) => r.url), [], 'requests to another origin');
   const withBody = requests.filter((r) => r.body && r.body.length > 0);
   assert.deepEqual(withBody.map((r) => `${r.method} ${r.url}`), [], 'requests with a body');
