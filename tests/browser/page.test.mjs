@@ -162,6 +162,26 @@ test('bad input: a clear message each time, and the next good file still works',
   await page.close();
 });
 
+test('a new file while a long one is being analysed replaces it', async () => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  // 3 minutes of the fixture, looped
+  const wav = readFileSync(fixture('music.wav'));
+  const at = wav.indexOf('data') + 8;
+  const src = new Float32Array(wav.buffer.slice(wav.byteOffset + at, wav.byteOffset + wav.length));
+  const long = writeWav(path.join(WORK_DIR, 'three-minutes.wav'), Float32Array.from({ length: 16000 * 180 }, (_, i) => src[i % src.length]), 16000);
+  await page.setInputFiles('#file', long);
+  await page.waitForFunction(() => /listening/.test(document.querySelector('#progress-text').textContent), null, { timeout: 60_000 });
+  const out = await analyse(page, fixture('music.wav'));
+  assert.ok(out.result, out.error);
+  assert.equal(await page.textContent('#song-name'), 'music.wav');
+  // the long song's result never lands after the short one's
+  await page.waitForTimeout(1500);
+  assert.equal(await page.textContent('#song-name'), 'music.wav');
+  assert.match(await page.textContent('#run-info'), /9 patches/);
+  assert.equal(await page.isHidden('#message'), true);
+  await page.close();
+});
+
 test('models come from the Cache API the second time', async () => {
   const count = () => browser.requests.filter((r) => r.url.includes('/models/a-seed1.mer')).length;
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');

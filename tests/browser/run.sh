@@ -33,6 +33,9 @@ mkdir -p "$MODELS"
 "$TRAINER" init --out "$MODELS/a-seed1.mer" --seed 1 2>/dev/null
 "$TRAINER" init --out "$MODELS/b-seed2.mer" --seed 2 2>/dev/null
 "$TRAINER" init --out "$MODELS/z-damaged.mer" --seed 3 2>/dev/null
+# two with the metadata of real variants (random weights), for the picker and compare view
+node tests/browser/variant.mjs "$MODELS/b-seed2.mer" "$MODELS/c-scae-full-man.mer" scae man full 0.52
+node tests/browser/variant.mjs "$MODELS/a-seed1.mer" "$MODELS/d-cpc-feat-ext-mix.mer" cpc eng+man feat-ext 0.41
 "$TRAINER" index "$MODELS" 2>/dev/null
 # Damage one file after indexing: the page must refuse it with a clear message.
 node -e 'const fs = require("fs"); const p = process.argv[1]; const b = fs.readFileSync(p);

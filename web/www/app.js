@@ -300,9 +300,14 @@ async function loadModels() {
     groups.get(key).append(opt);
   }
   select.append(...groups.values());
-  const wanted = params.get('model');
-  const first = entries.findIndex((e) => e.usable && (!wanted || e.file === wanted));
-  const pick = first >= 0 ? first : entries.findIndex((e) => e.usable);
+  // ?model=FILE, else the model with the best test score, else the first usable one
+  const wanted = entries.findIndex((e) => e.usable && e.file === params.get('model'));
+  let best = -1;
+  entries.forEach((e, i) => {
+    const f = testScores(e)?.patch[0];
+    if (e.usable && Number.isFinite(f) && (best < 0 || f > testScores(entries[best]).patch[0])) best = i;
+  });
+  const pick = wanted >= 0 ? wanted : best >= 0 ? best : entries.findIndex((e) => e.usable);
   if (pick >= 0) select.value = String(pick);
   select.disabled = false;
   $('compare').disabled = entries.filter((e) => e.usable).length < 1;
@@ -647,11 +652,22 @@ async function analyseWith(entry, gen = state.generation, t0 = performance.now()
 }
 
 // ---------------------------------------------------------------- compare
+// Compare rows: by method, transfer mode, then pretraining language.
+function variantOrder(a, b) {
+  const key = (e) => {
+    const v = variantOf(e);
+    return [['scae', 'cpc', 'none'].indexOf(v.methodKey), ['feat-ext', 'full'].indexOf(v.modeKey), ['eng', 'man', 'mix', 'none'].indexOf(v.lang)];
+  };
+  const [x, y] = [key(a), key(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return 0;
+}
+
 async function compareAll() {
   if (!state.song) return;
   const gen = state.generation;
   const stale = () => gen !== state.generation;
-  const usable = state.models.filter((m) => m.usable);
+  const usable = state.models.filter((m) => m.usable).sort(variantOrder);
   $('compare-section').hidden = false;
   clearMessage();
   $('compare').disabled = true;
@@ -886,7 +902,7 @@ function drawCompare(usable) {
   grid.replaceChildren();
   const table = el('table');
   const head = el('tr');
-  for (const h of ['Model', 'Speech', 'Test F1', 'Heard as', 'Q1 · Q2 · Q3 · Q4', 'P(A+)', 'P(V+)']) head.append(el('th', {}, h));
+  for (const h of ['Model (pretraining speech)', 'Test F1', 'Heard as', 'Q1 · Q2 · Q3 · Q4', 'P(A+)', 'P(V+)']) head.append(el('th', {}, h));
   const thead = el('thead');
   thead.append(head);
   table.append(thead);
@@ -899,10 +915,10 @@ function drawCompare(usable) {
     const r = state.results.get(entry.file);
     const v = variantOf(entry);
     const tr = el('tr');
-    const name = el('td');
-    name.append(el('div', {}, `${v.method} · ${v.mode}`), el('div', { class: 'file' }, entry.file));
+    const name = el('td', { title: entry.file });
+    name.append(el('div', {}, `${v.method} · ${v.mode}`), el('div', { class: 'file' }, v.methodKey === 'none' ? entry.file : LANG[v.lang] || v.lang));
     const sc = testScores(entry);
-    tr.append(name, el('td', {}, LANG[v.lang] || v.lang), el('td', { class: 'num' }, sc ? f2(sc.patch[0]) : '–'));
+    tr.append(name, el('td', { class: 'num' }, sc ? f2(sc.patch[0]) : '–'));
     if (!r || r.error) {
       tr.append(el('td', { colspan: 4, class: r ? 'failed' : 'pending', title: r ? r.error : '' }, r ? 'cannot be used (damaged file)' : 'waiting…'));
       body.append(tr);
