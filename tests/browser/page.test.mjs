@@ -182,6 +182,23 @@ test('a new file while a long one is being analysed replaces it', async () => {
   await page.close();
 });
 
+test('a long song (12 minutes) is analysed whole; the workers are renewed after it', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const wav = readFileSync(fixture('music.wav'));
+  const at = wav.indexOf('data') + 8;
+  const src = new Float32Array(wav.buffer.slice(wav.byteOffset + at, wav.byteOffset + wav.length));
+  const long = writeWav(path.join(WORK_DIR, 'twelve-minutes.wav'), Float32Array.from({ length: 16000 * 720 }, (_, i) => src[i % src.length]), 16000);
+  const out = await analyse(page, long, { timeout: 600_000 });
+  assert.ok(out.result, out.error);
+  const info = await page.textContent('#run-info');
+  t.diagnostic(info);
+  assert.match(info, /12 min 00 s, 1499 patches/);
+  const next = await analyse(page, fixture('music.wav'));
+  assert.ok(next.result, next.error);
+  assert.match(await page.textContent('#run-info'), /9 patches/);
+  await page.close();
+});
+
 test('models come from the Cache API the second time', async () => {
   const count = () => browser.requests.filter((r) => r.url.includes('/models/a-seed1.mer')).length;
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');

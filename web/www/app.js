@@ -495,11 +495,13 @@ async function handleFile(file) {
   const gen = ++state.generation;
   const stale = () => gen !== state.generation;
   $('result').dataset.run = String(gen);
+  // the previous song's result goes at once (its test hooks with it)
   clearMessage();
-  await cancelRunning();
-  if (stale()) return;
+  resetResult(file.name);
   state.results.clear();
   $('compare-section').hidden = true;
+  await cancelRunning();
+  if (stale()) return;
   if (state.song && state.song.seconds > 10 * 60) {
     // A long song grew the worker's memory (WebAssembly memory never shrinks): a fresh
     // worker gives it back. Models come back from the Cache API.
@@ -508,7 +510,6 @@ async function handleFile(file) {
   if (state.song && state.song.url) URL.revokeObjectURL(state.song.url);
   state.song = null;
   state.songInWorker = false;
-  resetResult(file.name);
   try {
     if (file.size === 0) throw new Refused(`“${file.name}” is empty.`);
     if (file.size > MAX_BYTES) {
