@@ -309,6 +309,74 @@ impl TransferConfig {
     }
 }
 
+/// A Full run begins with the same frozen phase as a Feat. Ext. run of the same encoder,
+/// music, split, schedule and seed: copy that finished phase into `full` instead of
+/// training it twice. Refuses a Feat. Ext. run that is unfinished or was trained otherwise.
+pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) -> Result<()> {
+    let marker = Path::new("checkpoint/phase0.json");
+    // A run already begun there goes on as it is (its own phase, or the copy made before).
+    if full.join(marker).exists() || full.join("config.json").exists() {
+        return Ok(());
+    }
+    let cfg_path = feat_ext.join("config.json");
+    let theirs: TransferConfig = serde_json::from_slice(
+        &std::fs::read(&cfg_path)
+            .with_context(|| format!("{}: not a transfer run", feat_ext.display()))?,
+    )
+    .with_context(|| format!("{}: not a transfer run", cfg_path.display()))?;
+    if !feat_ext.join("done.json").exists() {
+        bail!(
+            "{}: the Feat. Ext. run has not finished (rerun its command to resume it)",
+            feat_ext.display()
+        );
+    }
+    let key = |c: &TransferConfig| {
+        serde_json::json!([
+            c.encoder,
+            c.music,
+            c.av_midpoint,
+            c.epochs,
+            c.batch,
+            c.epoch_patches,
+            c.seed,
+            c.schedules.feat_ext
+        ])
+    };
+    if theirs.mode != TransferMode::FeatExt || key(&theirs) != key(cfg) {
+        bail!(
+            "{}: not a Feat. Ext. run of the same encoder, music, epochs, batch, epoch \
+             patches and seed",
+            feat_ext.display()
+        );
+    }
+    std::fs::create_dir_all(full.join("checkpoint"))?;
+    for f in ["best.record", "metrics.csv", "splits.json", "log.txt"] {
+        if feat_ext.join(f).exists() {
+            std::fs::copy(feat_ext.join(f), full.join(f))?;
+        }
+    }
+    // The finished run cleared its checkpoint (and its phase-0 marker): rebuild the marker
+    // from the metrics; the best checkpoint metric is minus the best val accuracy.
+    let best = best_val_accuracy(&feat_ext.join("metrics.csv"))?;
+    write_atomic(
+        &full.join(marker),
+        serde_json::to_string(&(-best))?.as_bytes(),
+    )
+}
+
+fn best_val_accuracy(metrics: &Path) -> Result<f64> {
+    let text = std::fs::read_to_string(metrics)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "val_quadrant_accuracy")
+        .context("no val_quadrant_accuracy column")?;
+    Ok(lines
+        .filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok())
+        .fold(0.0, f64::max))
+}
+
 pub const SPLITS_FILE: &str = "splits.json";
 
 pub fn transfer(
@@ -391,7 +459,7 @@ pub fn transfer(
                 method: pre.method.method(),
                 pretrain_languages: pre.languages(),
                 mode: cfg.mode,
-                music: vec![cfg.music_name.clone()],
+                music: cfg.music_name.split('+').map(str::to_string).collect(),
             },
             recipe: mer::FeatureRecipe::default(),
             labels: Labels::default(),

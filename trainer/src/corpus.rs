@@ -84,7 +84,8 @@ pub enum CorpusCommand {
     /// and checksummed; finished stages are skipped on a second run.
     ///
     /// Layout: DIR/speech/eng, DIR/speech/man, DIR/music/western/annotations.csv,
-    /// DIR/music/chinese/annotations.csv, DIR/music/real/annotations.csv; so
+    /// DIR/music/chinese/annotations.csv, DIR/music/both.csv (the two sets in one CSV),
+    /// DIR/music/real/annotations.csv; so
     /// `trainer reproduce --speech-en DIR/speech/eng --speech-man DIR/speech/man
     /// --music-en DIR/music/western/annotations.csv --music-man
     /// DIR/music/chinese/annotations.csv` runs on it directly. Needs Debian's apt (the
@@ -273,6 +274,7 @@ fn demo(out: &Path, cache: &Path, small: bool) -> Result<()> {
         &["music/western", "music/chinese"],
         build_music_rendered,
     )?;
+    stage(&mut ctx, "music-both", &[], build_music_both)?;
     stage(&mut ctx, "music-real", &["music/real"], build_music_real)?;
 
     let secs = total.elapsed().as_secs_f64();
@@ -1945,6 +1947,29 @@ fn build_music_rendered(ctx: &Ctx) -> Result<Produced> {
     Ok((files, serde_json::Value::Object(stats)))
 }
 
+/// music/both.csv: the western and chinese sets in one CSV (paths relative to music/), for
+/// models trained on both sets, as the shipped ones are.
+fn build_music_both(ctx: &Ctx) -> Result<Produced> {
+    let music = ctx.out.join("music");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["Songs", "Quads", "Arousal", "Valence"])?;
+    let mut rows = 0usize;
+    for set in ["western", "chinese"] {
+        let path = music.join(set).join("annotations.csv");
+        let mut r = csv::Reader::from_path(&path).with_context(|| format!("{}", path.display()))?;
+        for rec in r.records() {
+            let rec = rec.with_context(|| format!("{}", path.display()))?;
+            let song = format!("{set}/{}", rec.get(0).unwrap_or_default());
+            let rest: Vec<&str> = rec.iter().skip(1).collect();
+            out.write_record(std::iter::once(song.as_str()).chain(rest))?;
+            rows += 1;
+        }
+    }
+    let path = music.join("both.csv");
+    io::write_atomic(&path, &out.into_inner()?)?;
+    Ok((vec![path], json!({ "clips": rows })))
+}
+
 // ---------------------------------------------------------------------------------------
 // Music: real recordings labelled from their titles
 // ---------------------------------------------------------------------------------------
@@ -2309,6 +2334,10 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
             s["minutes"].as_f64().unwrap_or(0.0)
         ));
     }
+    md.push_str(&format!(
+        "| both | music/both.csv | the two sets together (the shipped models' training set) | {} | | | |\n",
+        stats["music-both"]["clips"]
+    ));
     let r = &stats["music-real"];
     let sum = |v: &serde_json::Value| {
         v.as_array().map_or(0, |a| {

@@ -117,9 +117,14 @@ enum Command {
         /// Valence)
         #[arg(long)]
         music: PathBuf,
-        /// Name of the music set stored in the model (default: the CSV's folder name)
+        /// Name of the music set stored in the model (default: the CSV's folder name);
+        /// `a+b` names a CSV that joins two sets
         #[arg(long)]
         music_name: Option<String>,
+        /// With --mode full: a finished Feat. Ext. run of the same encoder, music and
+        /// settings whose frozen phase this run starts from instead of training it again
+        #[arg(long)]
+        frozen_from: Option<PathBuf>,
         /// Midpoint of continuous arousal/valence values (CH-818's layout)
         #[arg(long, default_value_t = 0.0)]
         av_midpoint: f64,
@@ -200,9 +205,12 @@ enum Command {
         pretrain_batch: usize,
         #[arg(long, default_value_t = 64)]
         transfer_batch: usize,
-        /// Patches (CPC: windows) drawn per epoch; all when absent
+        /// Patches (CPC: windows) drawn per pretraining epoch; all when absent
         #[arg(long)]
         epoch_patches: Option<usize>,
+        /// Patches drawn per transfer epoch (default: --epoch-patches)
+        #[arg(long)]
+        transfer_epoch_patches: Option<usize>,
         #[arg(long, value_enum, default_value_t = train::CpcObjective::Binary)]
         objective: train::CpcObjective,
         /// Pretraining methods to run
@@ -414,6 +422,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             encoder,
             music,
             music_name,
+            frozen_from,
             av_midpoint,
             mode,
             epochs,
@@ -449,6 +458,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 precision: precision.into(),
                 schedules: commands::TransferConfig::schedules(),
             };
+            if let Some(feat_ext) = &frozen_from {
+                if cfg.mode != TransferMode::Full {
+                    bail!("--frozen-from goes with --mode full");
+                }
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
+                commands::reuse_frozen_phase(feat_ext, &out, &cfg)?;
+            }
             let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
             commands::transfer(&cfg, &out, &cache, &devices(dev, n_devices)?)?;
             Ok(ExitCode::SUCCESS)
@@ -495,6 +512,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             pretrain_batch,
             transfer_batch,
             epoch_patches,
+            transfer_epoch_patches,
             objective,
             methods,
             precision,
@@ -516,6 +534,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 pretrain_batch,
                 transfer_batch,
                 epoch_patches,
+                transfer_epoch_patches: transfer_epoch_patches.or(epoch_patches),
                 objective,
                 methods,
                 precision: precision.into(),

@@ -31,6 +31,7 @@ pub struct ReproduceOptions {
     pub pretrain_batch: usize,
     pub transfer_batch: usize,
     pub epoch_patches: Option<usize>,
+    pub transfer_epoch_patches: Option<usize>,
     pub objective: CpcObjective,
     pub methods: Vec<PretrainMethod>,
     pub precision: Precision,
@@ -125,13 +126,6 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                         let dir = out.join("transfer").join(&name);
                         step += 1;
                         eprintln!("== [{step}/{total}] transfer {name}");
-                        if mode == TransferMode::Full {
-                            let sibling = out.join("transfer").join(format!(
-                                "{}-featext-{pre}2{music}-r{repeat}",
-                                method_name(method)
-                            ));
-                            reuse_frozen_phase(&sibling, &dir)?;
-                        }
                         let cfg = TransferConfig {
                             encoder: pre_dir.clone(),
                             music: csv.clone(),
@@ -140,11 +134,20 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             mode,
                             epochs: o.transfer_epochs,
                             batch: o.transfer_batch,
-                            epoch_patches: o.epoch_patches,
+                            epoch_patches: o.transfer_epoch_patches,
                             seed,
                             precision: o.precision,
                             schedules: TransferConfig::schedules(),
                         };
+                        if mode == TransferMode::Full {
+                            let sibling = out.join("transfer").join(format!(
+                                "{}-featext-{pre}2{music}-r{repeat}",
+                                method_name(method)
+                            ));
+                            if sibling.join("done.json").exists() {
+                                commands::reuse_frozen_phase(&sibling, &dir, &cfg)?;
+                            }
+                        }
                         commands::transfer(&cfg, &dir, &cache, devices)
                             .with_context(|| format!("transfer {}", dir.display()))?;
                         let eval: Evaluation = serde_json::from_slice(&std::fs::read(
@@ -165,41 +168,6 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
         }
     }
     write_report(o, out, &results)
-}
-
-/// A Full cell begins with the same frozen phase as its Feat. Ext. sibling (same encoder,
-/// music, split and seed): copy that phase's outputs instead of training it twice.
-fn reuse_frozen_phase(feat_ext: &Path, full: &Path) -> Result<()> {
-    let marker = Path::new("checkpoint/phase0.json");
-    if !feat_ext.join("done.json").exists() || full.join(marker).exists() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(full.join("checkpoint"))?;
-    for f in ["best.record", "metrics.csv", "splits.json", "log.txt"] {
-        if feat_ext.join(f).exists() {
-            std::fs::copy(feat_ext.join(f), full.join(f))?;
-        }
-    }
-    // Without a phase-0 marker in the finished sibling (it clears its checkpoint), rebuild
-    // it from the metrics: the best checkpoint metric is minus the best val accuracy.
-    let best = best_val_accuracy(&feat_ext.join("metrics.csv"))?;
-    write_atomic(
-        &full.join(marker),
-        serde_json::to_string(&(-best))?.as_bytes(),
-    )
-}
-
-fn best_val_accuracy(metrics: &Path) -> Result<f64> {
-    let text = std::fs::read_to_string(metrics)?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = header
-        .iter()
-        .position(|h| *h == "val_quadrant_accuracy")
-        .context("no val_quadrant_accuracy column")?;
-    Ok(lines
-        .filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok())
-        .fold(0.0, f64::max))
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -314,6 +282,16 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         o.pretrain_epochs,
         o.transfer_epochs,
         format!("{:?}", o.precision).to_lowercase(),
+    );
+    let per_epoch = |n: Option<usize>| n.map_or("all".to_string(), |n| n.to_string());
+    md += &format!(
+        "Drawn per epoch: {} pretraining patches (CPC: windows of 6), {} transfer patches; batches {} / {}; seed {}.\n\nCommand: `trainer {}`\n\n",
+        per_epoch(o.epoch_patches),
+        per_epoch(o.transfer_epoch_patches),
+        o.pretrain_batch,
+        o.transfer_batch,
+        o.seed,
+        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     );
     md += &table(
         "F-score, support-weighted, over 1-s patches (the paper's numbers)",

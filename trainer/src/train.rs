@@ -421,14 +421,19 @@ where
         run.metrics_row(
             csv_header,
             &format!(
-                "{phase},{},{train_loss:.6},{val_loss:.6},{extra},{lr:.3e},{secs:.1}",
-                state.epoch
+                "{phase},{},{train_loss:.6},{val_loss:.6},{extra}{lr:.3e},{secs:.1}",
+                state.epoch,
+                extra = if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("{extra},")
+                }
             ),
             // Rows of earlier phases stay; the index counts rows before this one.
             state.epoch - 1 + phase_offset(run, phase),
         )?;
         run.log(&format!(
-            "{what} epoch {}/{}: train loss {train_loss:.4}, val loss {val_loss:.4}, {extra_named} lr {lr:.2e}, {secs:.1} s{}",
+            "{what} epoch {}/{}: train loss {train_loss:.4}, val loss {val_loss:.4}, {extra_named}lr {lr:.2e}, {secs:.1} s{}",
             state.epoch,
             opts.epochs,
             if improved { " (best)" } else { "" },
@@ -510,13 +515,15 @@ fn phase_offset(run: &Run, phase: usize) -> usize {
 }
 
 fn name_columns(header: &str, extra: &str) -> String {
+    if extra.is_empty() {
+        return String::new();
+    }
     let names: Vec<&str> = header.split(',').skip(4).collect();
     extra
         .split(',')
         .zip(names)
-        .map(|(v, n)| format!("{n} {v},"))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(|(v, n)| format!("{n} {v}, "))
+        .collect::<String>()
 }
 
 fn adam() -> ModuleOptimizer {

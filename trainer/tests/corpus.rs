@@ -162,6 +162,17 @@ fn small_demo_corpora_build_and_rebuild_from_cache() {
     // Music: balanced quadrants, the original columns, every file there and decodable.
     check_music_set(&out.join("music/western/annotations.csv"), 12, tmp.path());
     check_music_set(&out.join("music/chinese/annotations.csv"), 12, tmp.path());
+    // Both sets in one CSV (the shipped models' training set): exactly their union.
+    check_music_set(&out.join("music/both.csv"), 24, tmp.path());
+    let mut union = Vec::new();
+    for set in ["western", "chinese"] {
+        let (_, rows) = read_csv(&out.join("music").join(set).join("annotations.csv"));
+        union.extend(rows.into_iter().map(|mut r| {
+            r[0] = format!("{set}/{}", r[0]);
+            r
+        }));
+    }
+    assert_eq!(read_csv(&out.join("music/both.csv")).1, union);
     let (header, rows) = read_csv(&out.join("music/real/annotations.csv"));
     assert_eq!(&header[..4], ["Songs", "Quads", "Arousal", "Valence"]);
     let src = header.iter().position(|h| h == "LabelSource").unwrap();

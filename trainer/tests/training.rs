@@ -221,6 +221,11 @@ fn pretrain_transfer_evaluate_predict_for_both_methods_and_modes() {
             assert!(pre.join(f).exists(), "{method}: {f} missing");
         }
         assert_eq!(metrics_rows(&pre).len(), 2);
+        let text = std::fs::read_to_string(pre.join("metrics.csv")).unwrap();
+        let columns = text.lines().next().unwrap().split(',').count();
+        for row in metrics_rows(&pre) {
+            assert_eq!(row.len(), columns, "{method}: {row:?} against the header");
+        }
         if method == "cpc" {
             let header = std::fs::read_to_string(pre.join("metrics.csv")).unwrap();
             assert!(header.starts_with("phase,epoch,train_loss,val_loss,val_accuracy"));
@@ -311,6 +316,68 @@ fn pretrain_transfer_evaluate_predict_for_both_methods_and_modes() {
             assert!(p[0]["quadrant"].as_str().unwrap().starts_with('Q'));
         }
     }
+}
+
+#[test]
+fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
+    let c = corpora();
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    ok(pretrain("dae", &pre, &[]));
+    let music = c.music();
+    let transfer = |mode: &str, seed: &str, out: &Path, from: Option<&Path>| {
+        let mut args = vec![
+            "transfer",
+            "--encoder",
+            s(&pre),
+            "--music",
+            s(&music),
+            "--mode",
+            mode,
+            "--epochs",
+            "2",
+            "--batch",
+            "16",
+            "--seed",
+            seed,
+            "--out",
+            s(out),
+        ];
+        if let Some(f) = from {
+            args.extend_from_slice(&["--frozen-from", s(f)]);
+        }
+        trainer(&args)
+    };
+    let fe = dir.path().join("fe");
+    let full = dir.path().join("full");
+    // Unfinished or absent Feat. Ext. runs are refused before anything is written.
+    let o = transfer("full", "1", &full, Some(&fe));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not a transfer run"), "{err}");
+    ok(transfer("feat-ext", "1", &fe, None));
+    // Another seed means another split: refused, naming the run.
+    let other = dir.path().join("other");
+    let o = transfer("full", "2", &other, Some(&fe));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not a Feat. Ext. run of the same"), "{err}");
+    assert!(err.contains(s(&fe)), "{err}");
+    assert!(!other.join("best.record").exists());
+    let o = transfer("feat-ext", "1", &other, Some(&fe));
+    assert!(!o.status.success());
+
+    ok(transfer("full", "1", &full, Some(&fe)));
+    let (fe_rows, full_rows) = (metrics_rows(&fe), metrics_rows(&full));
+    // The frozen phase is the Feat. Ext. run's, copied, not trained again.
+    assert_eq!(full_rows[..fe_rows.len()], fe_rows[..]);
+    assert!(full_rows[fe_rows.len()..].iter().all(|r| r[0] == "1"));
+    assert_eq!(full_rows.len(), fe_rows.len() + 2);
+    assert_eq!(
+        std::fs::read(fe.join("splits.json")).unwrap(),
+        std::fs::read(full.join("splits.json")).unwrap()
+    );
+    assert!(full.join("model.mer").exists());
 }
 
 #[test]
