@@ -942,11 +942,16 @@ pub fn transfer(
         }
     };
     if full {
-        // Phase 2 starts from the best frozen-encoder checkpoint with everything released,
-        // and keeps the best of phase 1 as the bar to beat.
+        // Phase 2 starts from the best frozen-encoder checkpoint with every weight trained,
+        // and keeps the best of phase 1 as the bar to beat. The encoder's BatchNorm and
+        // dropout stay in inference mode, as in the frozen phase (Keras' advice for
+        // fine-tuning): switching its BatchNorm to batch statistics would change the
+        // features under the head trained on running statistics. Measured on the demo
+        // corpora with `unfreeze()` instead: the first fine-tuning epoch's training loss
+        // went from 2.1 to 9.0 and validation accuracy from 0.49 to 0.27.
         let best = std::fs::read(run.best_path())?;
         let mut released = load_record(Classifier::new(device), &best)?;
-        released.encoder = released.encoder.unfreeze();
+        released.encoder = released.encoder.freeze().set_require_grad(true);
         model = fit(
             run,
             "full",
