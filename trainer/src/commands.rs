@@ -560,7 +560,7 @@ impl Evaluation {
                 ("valence", &l.valence),
             ] {
                 s += &format!(
-                    "\nConfusion matrix, {task}, {level}s (rows: truth, columns: prediction)\n\n"
+                    "\nConfusion matrix, {task}, {level} level (rows: truth, columns: prediction)\n\n"
                 );
                 s += &format!("| | {} |\n", t.confusion.labels.join(" | "));
                 s += &format!("|---{}|\n", "|---".repeat(t.confusion.labels.len()));

@@ -704,6 +704,35 @@ fn index(dir: &Path) -> Result<()> {
     let json = serde_json::to_string_pretty(&serde_json::json!({ "models": entries }))?;
     io::write_atomic(&out, json.as_bytes()).with_context(|| format!("{}", out.display()))?;
     eprintln!("{} models -> {}", entries.len(), out.display());
+    // The same list as a Markdown table on stdout, for a README.
+    println!(
+        "| file | model | size | test songs | F1 weighted, patches: Q / A / V | F1 weighted, songs: Q / A / V |\n|---|---|---|---|---|---|"
+    );
+    for e in &entries {
+        let test = &e["meta"]["metrics"]["test"];
+        let f = |level: &str, task: &str| {
+            test[level][task]["f1_weighted"]
+                .as_f64()
+                .map_or("-".to_string(), |v| format!("{v:.3}"))
+        };
+        let level = |l: &str| {
+            format!(
+                "{} / {} / {}",
+                f(l, "quadrant"),
+                f(l, "arousal"),
+                f(l, "valence")
+            )
+        };
+        println!(
+            "| {} | {} | {:.2} MB | {} | {} | {} |",
+            e["file"].as_str().unwrap_or_default(),
+            e["title"].as_str().unwrap_or_default(),
+            e["size"].as_f64().unwrap_or(0.0) / 1e6,
+            test["songs"],
+            level("patch"),
+            level("song"),
+        );
+    }
     Ok(())
 }
 

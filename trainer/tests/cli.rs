@@ -480,3 +480,43 @@ fn wgpu_matches_the_cpu_backend() {
         }
     }
 }
+
+#[test]
+fn index_lists_the_model_files_as_json_and_markdown() {
+    let dir = tmp();
+    for (name, seed) in [("a.mer", "1"), ("b.mer", "2")] {
+        let out = dir.path().join(name);
+        let o = trainer(&["init", "--out", out.to_str().unwrap(), "--seed", seed]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a model").unwrap();
+    let o = trainer(&["index", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let files: Vec<&str> = index["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["a.mer", "b.mer"]);
+    let size = std::fs::metadata(dir.path().join("a.mer")).unwrap().len();
+    assert_eq!(index["models"][0]["size"].as_u64(), Some(size));
+    assert_eq!(index["models"][0]["meta"]["variant"]["method"], "none");
+    // The Markdown table: a header, its rule and one row per file.
+    let table = stdout(&o);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(rows[2].starts_with("| a.mer |") && rows[3].starts_with("| b.mer |"));
+    assert!(
+        rows[2].contains("| - / - / - |"),
+        "untrained: no scores: {}",
+        rows[2]
+    );
+
+    // A damaged model file stops the index with one line naming it.
+    std::fs::write(dir.path().join("c.mer"), b"MERMODEL").unwrap();
+    let o = trainer(&["index", dir.path().to_str().unwrap()]);
+    assert_clean_failure(&o, "c.mer", "truncated");
+}
