@@ -249,20 +249,58 @@ test('auto backend: WebGPU on a real GPU, the CPU when the only adapter is a sof
   await page.close();
 });
 
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+// A second server of the same page with another models folder; returns [url, server].
+async function serveModels(dir) {
+  const server = spawn(process.execPath, [path.join(ROOT, 'web/serve.mjs'), '--dist', path.join(ROOT, 'dist'), '--models', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    server.stdout.on('data', (d) => {
+      const m = /listening on (\S+)/.exec(String(d));
+      if (m) resolve(m[1]);
+    });
+    server.on('exit', () => reject(new Error('the second server did not start')));
+  });
+  origins.add(new URL(url).origin);
+  return [url, server];
+}
+
+test('the shipped models (models/): all twelve listed; a dropped song gets the CLI\'s answer', async (t) => {
+  const shipped = path.join(ROOT, 'models');
+  const index = JSON.parse(readFileSync(path.join(shipped, 'index.json'), 'utf8'));
+  assert.equal(index.models.length, 12, 'twelve shipped models');
+  const [url, server] = await serveModels(shipped);
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${url}?backend=cpu`);
+    await page.waitForFunction(() => !document.querySelector('#model').disabled, null, { timeout: 60_000 });
+    assert.equal(await page.locator('#model option').count(), 12);
+    const file = index.models[0].file;
+    await page.selectOption('#model', '0');
+    const out = await analyse(page, fixture('music.mp3'), { drop: true });
+    assert.ok(out.result, `no result: ${out.error}`);
+    checkShape(out.result, 'cpu');
+    assert.equal(out.result.model, file);
+    const ref = trainerPredict(path.join(shipped, file), fixture('music.mp3'));
+    const d = maxDiff(out.result, ref);
+    t.diagnostic(`${file}: page ${out.result.quadrant} ${JSON.stringify(out.result.probabilities)}; trainer ${ref.quadrant}; max |diff| ${d.toExponential(2)}`);
+    assert.equal(out.result.quadrant, ref.quadrant);
+    assert.ok(d < 1e-3, `page and trainer differ by ${d}`);
+    // the trajectory and the timeline are drawn
+    assert.ok(await page.locator('#timeline-svg rect').count() > 5, 'a timeline of segments');
+    assert.equal(await page.locator('#plane path.trajectory').count(), 1, 'the trajectory on the plane');
+    await page.screenshot({ path: path.join(OUT_DIR, 'page-shipped.png'), fullPage: true });
+    await page.close();
+  } finally {
+    server.kill();
+  }
+});
+
 test('no models shipped: the page says so, and a dropped song gets a clear message', async () => {
   const empty = path.join(WORK_DIR, 'no-models');
   mkdirSync(empty, { recursive: true });
-  const root = path.resolve(import.meta.dirname, '../..');
-  const server = spawn(process.execPath, [path.join(root, 'web/serve.mjs'), '--dist', path.join(root, 'dist'), '--models', empty, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [url, server] = await serveModels(empty);
   try {
-    const url = await new Promise((resolve, reject) => {
-      server.stdout.on('data', (d) => {
-        const m = /listening on (\S+)/.exec(String(d));
-        if (m) resolve(m[1]);
-      });
-      server.on('exit', () => reject(new Error('the second server did not start')));
-    });
-    origins.add(new URL(url).origin);
     const page = await browser.context.newPage();
     await page.goto(`${url}?backend=cpu`);
     await page.waitForFunction(() => document.querySelector('#model-info').textContent.includes('No trained models'), null, { timeout: 60_000 });
