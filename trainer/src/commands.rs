@@ -314,8 +314,9 @@ impl TransferConfig {
 /// training it twice. Refuses a Feat. Ext. run that is unfinished or was trained otherwise.
 pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) -> Result<()> {
     let marker = Path::new("checkpoint/phase0.json");
-    // A run already begun there goes on as it is (its own phase, or the copy made before).
-    if full.join(marker).exists() || full.join("config.json").exists() {
+    // A run already begun there goes on as it is (its own phase, or the copy made before);
+    // without its config.json nothing was trained there yet, and the copy is made (again).
+    if full.join("config.json").exists() {
         return Ok(());
     }
     let cfg_path = feat_ext.join("config.json");
@@ -355,13 +356,19 @@ pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) ->
             std::fs::copy(feat_ext.join(f), full.join(f))?;
         }
     }
-    // The finished run cleared its checkpoint (and its phase-0 marker): rebuild the marker
-    // from the metrics; the best checkpoint metric is minus the best val accuracy.
-    let best = best_val_accuracy(&feat_ext.join("metrics.csv"))?;
-    write_atomic(
-        &full.join(marker),
-        serde_json::to_string(&(-best))?.as_bytes(),
-    )
+    // The phase-0 marker (the frozen phase's best checkpoint metric) goes last: a copy cut
+    // short is made again. Runs written before the marker was kept lack it: rebuild it from
+    // the metrics (minus the best val accuracy, without the loss tie-break).
+    match std::fs::read(feat_ext.join(marker)) {
+        Ok(bytes) => write_atomic(&full.join(marker), &bytes),
+        Err(_) => {
+            let best = best_val_accuracy(&feat_ext.join("metrics.csv"))?;
+            write_atomic(
+                &full.join(marker),
+                serde_json::to_string(&(-best))?.as_bytes(),
+            )
+        }
+    }
 }
 
 fn best_val_accuracy(metrics: &Path) -> Result<f64> {

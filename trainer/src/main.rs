@@ -458,16 +458,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 precision: precision.into(),
                 schedules: commands::TransferConfig::schedules(),
             };
+            let devices = devices(dev, n_devices)?;
             if let Some(feat_ext) = &frozen_from {
                 if cfg.mode != TransferMode::Full {
                     bail!("--frozen-from goes with --mode full");
                 }
-                std::fs::create_dir_all(&out)
-                    .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
                 commands::reuse_frozen_phase(feat_ext, &out, &cfg)?;
             }
             let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
-            commands::transfer(&cfg, &out, &cache, &devices(dev, n_devices)?)?;
+            commands::transfer(&cfg, &out, &cache, &devices)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate {

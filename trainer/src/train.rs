@@ -127,7 +127,11 @@ impl Run {
                 );
             }
         }
-        write_atomic(&path, serde_json::to_string_pretty(config)?.as_bytes())?;
+        // A finished run keeps the config it was trained with (a rerun with more epochs
+        // must not relabel it).
+        if !dir.join("done.json").exists() {
+            write_atomic(&path, serde_json::to_string_pretty(config)?.as_bytes())?;
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
         })

@@ -355,6 +355,7 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not a transfer run"), "{err}");
+    assert!(!full.exists(), "a refused run writes nothing");
     ok(transfer("feat-ext", "1", &fe, None));
     // Another seed means another split: refused, naming the run.
     let other = dir.path().join("other");
@@ -378,6 +379,32 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
         std::fs::read(full.join("splits.json")).unwrap()
     );
     assert!(full.join("model.mer").exists());
+    // The frozen phase's own best metric (with its loss tie-break) came along.
+    assert_eq!(
+        std::fs::read(fe.join("checkpoint/phase0.json")).unwrap(),
+        std::fs::read(full.join("checkpoint/phase0.json")).unwrap()
+    );
+    // A finished run keeps its config: rerunning it with more epochs does not relabel it.
+    let before = std::fs::read(fe.join("config.json")).unwrap();
+    let o = trainer(&[
+        "transfer",
+        "--encoder",
+        s(&pre),
+        "--music",
+        s(&music),
+        "--mode",
+        "feat-ext",
+        "--epochs",
+        "5",
+        "--batch",
+        "16",
+        "--seed",
+        "1",
+        "--out",
+        s(&fe),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(fe.join("config.json")).unwrap(), before);
 }
 
 #[test]
