@@ -75,6 +75,16 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// No pretraining and no music: an untrained classifier (random weights), for tests.
+    pub fn untrained() -> Self {
+        Self {
+            method: Method::None,
+            pretrain_languages: vec![],
+            mode: TransferMode::FeatExt,
+            music: vec![],
+        }
+    }
+
     /// "eng", "man", or "mix" for several languages.
     pub fn language_label(&self) -> String {
         match self.pretrain_languages.as_slice() {
@@ -141,6 +151,23 @@ pub struct ModelMeta {
     pub training: serde_json::Value,
     /// Version of the software that wrote the file.
     pub writer: String,
+}
+
+impl ModelMeta {
+    /// The metadata of a classifier of this build's architecture, feature recipe and labels,
+    /// without scores or training details (set `metrics` / `training` after).
+    pub fn new(variant: Variant, precision: Precision, writer: impl Into<String>) -> Self {
+        Self {
+            architecture: crate::model::ARCHITECTURE.into(),
+            variant,
+            recipe: FeatureRecipe::default(),
+            labels: Labels::default(),
+            precision,
+            metrics: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+            writer: writer.into(),
+        }
+    }
 }
 
 /// A parsed model file: metadata plus the weights as a burnpack.
@@ -241,19 +268,17 @@ mod tests {
     fn sample() -> ModelFile {
         ModelFile {
             meta: ModelMeta {
-                architecture: crate::model::ARCHITECTURE.into(),
-                variant: Variant {
-                    method: Method::Scae,
-                    pretrain_languages: vec!["eng".into(), "man".into()],
-                    mode: TransferMode::Full,
-                    music: vec!["western".into()],
-                },
-                recipe: FeatureRecipe::default(),
-                labels: Labels::default(),
-                precision: Precision::F16,
                 metrics: serde_json::json!({"test": {"quadrant_f1": 0.5}}),
-                training: serde_json::Value::Null,
-                writer: "test".into(),
+                ..ModelMeta::new(
+                    Variant {
+                        method: Method::Scae,
+                        pretrain_languages: vec!["eng".into(), "man".into()],
+                        mode: TransferMode::Full,
+                        music: vec!["western".into()],
+                    },
+                    Precision::F16,
+                    "test",
+                )
             },
             weights: (0..=255u8).cycle().take(5000).collect(),
         }

@@ -3,10 +3,10 @@
 
 use burn::module::Module;
 use burn::prelude::*;
+use mer::FeatureExtractor;
 use mer::inference::{encode_weights, load_classifier, predict_patches};
 use mer::model::{Classifier, Cpc, Encoder, Scae};
-use mer::model_file::{Labels, Method, ModelFile, ModelMeta, Precision, TransferMode, Variant};
-use mer::{FeatureExtractor, FeatureRecipe};
+use mer::model_file::{Method, ModelFile, ModelMeta, Precision, TransferMode, Variant};
 
 // Keras' trainable parameters per layer.
 fn conv(ci: usize, co: usize) -> usize {
@@ -164,21 +164,16 @@ fn dropout_and_batch_norm_switch_between_training_and_inference() {
 }
 
 fn meta(precision: Precision) -> ModelMeta {
-    ModelMeta {
-        architecture: mer::model::ARCHITECTURE.into(),
-        variant: Variant {
+    ModelMeta::new(
+        Variant {
             method: Method::Scae,
             pretrain_languages: vec!["eng".into()],
             mode: TransferMode::FeatExt,
             music: vec!["test".into()],
         },
-        recipe: FeatureRecipe::default(),
-        labels: Labels::default(),
         precision,
-        metrics: serde_json::Value::Null,
-        training: serde_json::Value::Null,
-        writer: "networks test".into(),
-    }
+        "networks test",
+    )
 }
 
 /// Real patches: the committed music excerpt.

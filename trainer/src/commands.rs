@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use mer::model::{Classifier, Cpc, Encoder, Scae};
-use mer::model_file::{Labels, Method, ModelFile, ModelMeta, Precision, TransferMode, Variant};
+use mer::model_file::{Method, ModelFile, ModelMeta, Precision, TransferMode, Variant};
 use mer::{Patches, SongPrediction};
 use serde::{Deserialize, Serialize};
 
@@ -461,17 +461,6 @@ pub fn transfer(
     let weights = mer::inference::encode_weights(&model, cfg.precision)?;
     let mut file = ModelFile {
         meta: ModelMeta {
-            architecture: mer::model::ARCHITECTURE.into(),
-            variant: Variant {
-                method: pre.method.method(),
-                pretrain_languages: pre.languages(),
-                mode: cfg.mode,
-                music: cfg.music_name.split('+').map(str::to_string).collect(),
-            },
-            recipe: mer::FeatureRecipe::default(),
-            labels: Labels::default(),
-            precision: cfg.precision,
-            metrics: serde_json::Value::Null,
             training: serde_json::json!({
                 "encoder_run": cfg.encoder, "music": cfg.music, "epochs": cfg.epochs,
                 "batch": cfg.batch, "seed": cfg.seed,
@@ -479,7 +468,16 @@ pub fn transfer(
                 "train_songs": train_idx.len(), "val_songs": val_idx.len(),
                 "test_songs": split.test.len(),
             }),
-            writer: format!("trainer {}", env!("CARGO_PKG_VERSION")),
+            ..ModelMeta::new(
+                Variant {
+                    method: pre.method.method(),
+                    pretrain_languages: pre.languages(),
+                    mode: cfg.mode,
+                    music: cfg.music_name.split('+').map(str::to_string).collect(),
+                },
+                cfg.precision,
+                format!("trainer {}", env!("CARGO_PKG_VERSION")),
+            )
         },
         weights,
     };

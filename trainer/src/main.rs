@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use mer::model_file::{Labels, Method, Precision, TransferMode, Variant};
+use mer::model_file::{Precision, TransferMode, Variant};
 use mer::{FeatureExtractor, ModelFile, ModelMeta, SongPrediction};
 
 #[derive(Parser, Debug)]
@@ -742,19 +742,12 @@ fn init(out: &Path, precision: Precision, seed: u64) -> Result<()> {
     let weights = mer::inference::encode_weights(&classifier, precision)?;
     let file = ModelFile {
         meta: ModelMeta {
-            architecture: mer::model::ARCHITECTURE.into(),
-            variant: Variant {
-                method: Method::None,
-                pretrain_languages: vec![],
-                mode: TransferMode::FeatExt,
-                music: vec![],
-            },
-            recipe: mer::FeatureRecipe::default(),
-            labels: Labels::default(),
-            precision,
-            metrics: serde_json::Value::Null,
             training: serde_json::json!({"untrained": true, "seed": seed}),
-            writer: format!("trainer {}", env!("CARGO_PKG_VERSION")),
+            ..ModelMeta::new(
+                Variant::untrained(),
+                precision,
+                format!("trainer {}", env!("CARGO_PKG_VERSION")),
+            )
         },
         weights,
     };

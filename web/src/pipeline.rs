@@ -275,19 +275,17 @@ mod tests {
     #[test]
     fn meta_checks() {
         let meta = |recipe: mer::FeatureRecipe| ModelMeta {
-            architecture: mer::model::ARCHITECTURE.into(),
-            variant: mer::model_file::Variant {
-                method: mer::model_file::Method::Scae,
-                pretrain_languages: vec!["eng".into()],
-                mode: mer::model_file::TransferMode::Full,
-                music: vec![],
-            },
             recipe,
-            labels: Default::default(),
-            precision: mer::model_file::Precision::Int8,
-            metrics: serde_json::Value::Null,
-            training: serde_json::Value::Null,
-            writer: "test".into(),
+            ..ModelMeta::new(
+                mer::model_file::Variant {
+                    method: mer::model_file::Method::Scae,
+                    pretrain_languages: vec!["eng".into()],
+                    mode: mer::model_file::TransferMode::Full,
+                    music: vec![],
+                },
+                mer::model_file::Precision::Int8,
+                "test",
+            )
         };
         let good = serde_json::to_value(meta(Default::default())).unwrap();
         assert!(check_meta(&good).is_ok());

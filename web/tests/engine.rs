@@ -4,7 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use burn::prelude::*;
-use mer::model_file::{Labels, Method, Precision, TransferMode, Variant};
+use mer::model_file::{Precision, Variant};
 use mer::{FeatureExtractor, ModelFile, ModelMeta, SongPrediction};
 use mer_web::pipeline::{self, Song};
 
@@ -14,21 +14,7 @@ fn model_file(seed: u64) -> Vec<u8> {
     let classifier = mer::model::Classifier::new(&cpu);
     let weights = mer::inference::encode_weights(&classifier, Precision::Int8).unwrap();
     ModelFile {
-        meta: ModelMeta {
-            architecture: mer::model::ARCHITECTURE.into(),
-            variant: Variant {
-                method: Method::None,
-                pretrain_languages: vec![],
-                mode: TransferMode::FeatExt,
-                music: vec![],
-            },
-            recipe: mer::FeatureRecipe::default(),
-            labels: Labels::default(),
-            precision: Precision::Int8,
-            metrics: serde_json::Value::Null,
-            training: serde_json::Value::Null,
-            writer: "web test".into(),
-        },
+        meta: ModelMeta::new(Variant::untrained(), Precision::Int8, "web test"),
         weights,
     }
     .to_bytes()
