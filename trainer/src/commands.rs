@@ -191,20 +191,31 @@ fn set_sizes(train: &PatchSet, val: &PatchSet) -> serde_json::Value {
     })
 }
 
-/// The encoder of a finished pretraining run, and its method and languages.
-pub fn load_encoder(run_dir: &Path, device: &Device) -> Result<(Encoder, PretrainConfig)> {
-    let cfg_path = run_dir.join("config.json");
-    let cfg: PretrainConfig = serde_json::from_slice(
+/// The configuration of a finished run folder. `kind` names the run in the errors
+/// ("pretraining", "transfer"), `phase` what has to have finished.
+fn finished_run_config<C: serde::de::DeserializeOwned>(
+    dir: &Path,
+    kind: &str,
+    phase: &str,
+) -> Result<C> {
+    let cfg_path = dir.join("config.json");
+    let cfg = serde_json::from_slice(
         &std::fs::read(&cfg_path)
-            .with_context(|| format!("{}: not a pretraining run", run_dir.display()))?,
+            .with_context(|| format!("{}: not a {kind} run", dir.display()))?,
     )
-    .with_context(|| format!("{}: not a pretraining run", cfg_path.display()))?;
-    if !run_dir.join("done.json").exists() {
+    .with_context(|| format!("{}: not a {kind} run", cfg_path.display()))?;
+    if !dir.join("done.json").exists() {
         bail!(
-            "{}: pretraining has not finished (rerun its command to resume it)",
-            run_dir.display()
+            "{}: {phase} has not finished (rerun its command to resume it)",
+            dir.display()
         );
     }
+    Ok(cfg)
+}
+
+/// The encoder of a finished pretraining run, and its method and languages.
+pub fn load_encoder(run_dir: &Path, device: &Device) -> Result<(Encoder, PretrainConfig)> {
+    let cfg: PretrainConfig = finished_run_config(run_dir, "pretraining", "pretraining")?;
     let bytes = std::fs::read(run_dir.join("best.record"))
         .with_context(|| format!("{}: no best.record", run_dir.display()))?;
     let encoder = match cfg.method {
@@ -319,18 +330,7 @@ pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) ->
     if full.join("config.json").exists() {
         return Ok(());
     }
-    let cfg_path = feat_ext.join("config.json");
-    let theirs: TransferConfig = serde_json::from_slice(
-        &std::fs::read(&cfg_path)
-            .with_context(|| format!("{}: not a transfer run", feat_ext.display()))?,
-    )
-    .with_context(|| format!("{}: not a transfer run", cfg_path.display()))?;
-    if !feat_ext.join("done.json").exists() {
-        bail!(
-            "{}: the Feat. Ext. run has not finished (rerun its command to resume it)",
-            feat_ext.display()
-        );
-    }
+    let theirs: TransferConfig = finished_run_config(feat_ext, "transfer", "the Feat. Ext. run")?;
     let key = |c: &TransferConfig| {
         serde_json::json!([
             c.encoder,

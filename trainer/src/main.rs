@@ -94,13 +94,8 @@ enum Command {
         objective: train::CpcObjective,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-        device: DeviceArg,
-        /// Number of devices for data-parallel training (batches split, gradients summed
-        /// by burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of
-        /// the CPU backend (only useful to test the data-parallel path)
-        #[arg(long, default_value_t = 1)]
-        devices: usize,
+        #[command(flatten)]
+        devices: TrainDevices,
         /// Feature cache folder (default: feature-cache beside the run folder)
         #[arg(long)]
         cache: Option<PathBuf>,
@@ -141,13 +136,8 @@ enum Command {
         /// Precision of the exported model file
         #[arg(long, value_enum, default_value_t = PrecisionArg::Int8)]
         precision: PrecisionArg,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-        device: DeviceArg,
-        /// Number of devices for data-parallel training (batches split, gradients summed
-        /// by burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of
-        /// the CPU backend (only useful to test the data-parallel path)
-        #[arg(long, default_value_t = 1)]
-        devices: usize,
+        #[command(flatten)]
+        devices: TrainDevices,
         #[arg(long)]
         cache: Option<PathBuf>,
         #[arg(long)]
@@ -220,13 +210,8 @@ enum Command {
         precision: PrecisionArg,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-        device: DeviceArg,
-        /// Number of devices for data-parallel training (batches split, gradients summed
-        /// by burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of
-        /// the CPU backend (only useful to test the data-parallel path)
-        #[arg(long, default_value_t = 1)]
-        devices: usize,
+        #[command(flatten)]
+        devices: TrainDevices,
         #[arg(long)]
         out: PathBuf,
     },
@@ -305,14 +290,28 @@ impl From<PrecisionArg> for Precision {
     }
 }
 
-/// `n` devices of a kind, for data-parallel training.
-fn devices(arg: DeviceArg, n: usize) -> Result<Vec<Device>> {
-    match (arg, n) {
-        (_, 0) => bail!("--devices must be at least 1"),
-        (_, 1) => Ok(vec![device(arg)?]),
-        (DeviceArg::Cpu, n) => Ok(vec![Device::flex(); n]),
-        (DeviceArg::Wgpu, n) => (0..n).map(wgpu_gpu).collect(),
-        (DeviceArg::Cuda, n) => (0..n).map(cuda_device).collect(),
+/// Where the training commands train.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct TrainDevices {
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Number of devices for data-parallel training (batches split, gradients summed by
+    /// burn's multi-device optimizer step): wgpu GPUs 0..N; with cpu, N copies of the CPU
+    /// backend (only useful to test the data-parallel path)
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
+}
+
+impl TrainDevices {
+    /// `--devices` devices of the `--device` kind, for data-parallel training.
+    fn init(self) -> Result<Vec<Device>> {
+        match (self.device, self.devices) {
+            (_, 0) => bail!("--devices must be at least 1"),
+            (arg, 1) => Ok(vec![device(arg)?]),
+            (DeviceArg::Cpu, n) => Ok(vec![Device::flex(); n]),
+            (DeviceArg::Wgpu, n) => (0..n).map(wgpu_gpu).collect(),
+            (DeviceArg::Cuda, n) => (0..n).map(cuda_device).collect(),
+        }
     }
 }
 
@@ -398,8 +397,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             epoch_patches,
             objective,
             seed,
-            device: dev,
-            devices: n_devices,
+            devices,
             cache,
             out,
         } => {
@@ -415,7 +413,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 schedule: commands::PretrainConfig::schedule(),
             };
             let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
-            commands::pretrain(&cfg, &out, &cache, &devices(dev, n_devices)?)?;
+            commands::pretrain(&cfg, &out, &cache, &devices.init()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Transfer {
@@ -430,8 +428,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             epoch_patches,
             seed,
             precision,
-            device: dev,
-            devices: n_devices,
+            devices,
             cache,
             out,
         } => {
@@ -458,7 +455,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 precision: precision.into(),
                 schedules: commands::TransferConfig::schedules(),
             };
-            let devices = devices(dev, n_devices)?;
+            let devices = devices.init()?;
             if let Some(feat_ext) = &frozen_from {
                 if cfg.mode != TransferMode::Full {
                     bail!("--frozen-from goes with --mode full");
@@ -516,8 +513,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             methods,
             precision,
             seed,
-            device: dev,
-            devices: n_devices,
+            devices,
             out,
         } => {
             let o = reproduce::ReproduceOptions {
@@ -539,7 +535,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 precision: precision.into(),
                 seed,
             };
-            reproduce::reproduce(&o, &out, &devices(dev, n_devices)?)?;
+            reproduce::reproduce(&o, &out, &devices.init()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Index { dir } => index(&dir).map(|_| ExitCode::SUCCESS),
