@@ -35,10 +35,13 @@ fn glorot() -> Initializer {
     Initializer::XavierUniform { gain: 1.0 }
 }
 
+/// Keras' BatchNormalization momentum 0.99, in burn's convention (weight of the new batch).
+pub const KERAS_MOMENTUM: f64 = 0.01;
+
 /// Keras' BatchNormalization defaults.
 fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels)
-        .with_momentum(0.01)
+        .with_momentum(KERAS_MOMENTUM)
         .with_epsilon(1e-3)
         .init(device)
 }
@@ -105,6 +108,13 @@ impl ConvBlock {
         }
     }
 
+    fn with_stats_mode(mut self, momentum: f64, dropout: f64) -> Self {
+        self.bn1.momentum = momentum;
+        self.bn2.momentum = momentum;
+        self.dropout.prob = dropout;
+        self
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.bn1.forward(relu(self.conv1.forward(x)));
         let x = self.bn2.forward(relu(self.conv2.forward(x)));
@@ -150,6 +160,29 @@ impl Encoder {
     }
 }
 
+impl RunningStats for Encoder {
+    fn with_stats_mode(mut self, momentum: f64, dropout: f64) -> Self {
+        self.input_bn.momentum = momentum;
+        self.block1 = self.block1.with_stats_mode(momentum, dropout);
+        self.block2 = self.block2.with_stats_mode(momentum, dropout);
+        self.block3 = self.block3.with_stats_mode(momentum, dropout);
+        self
+    }
+}
+
+/// Networks whose BatchNorm running statistics can be re-estimated (PyTorch's
+/// `update_bn`): set every BatchNorm's momentum (1 / (k + 1) at the k-th batch averages
+/// the batch statistics exactly) and every dropout rate (0 while estimating, so the
+/// statistics are those of inference). [`KERAS_MOMENTUM`] and [`DROPOUT`] restore them.
+pub trait RunningStats: Sized {
+    fn with_stats_mode(self, momentum: f64, dropout: f64) -> Self;
+
+    /// Keras' BatchNorm momentum and the paper's dropout, as the networks are built.
+    fn with_training_mode(self) -> Self {
+        self.with_stats_mode(KERAS_MOMENTUM, DROPOUT)
+    }
+}
+
 /// Nearest-neighbour upsampling along the mel axis (Keras' UpSampling2D((f, 1))).
 fn upsample_mel(x: Tensor<4>, factor: usize) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
@@ -171,6 +204,11 @@ impl DeconvLayer {
             conv: conv_t3x3(c_in, c_out, device),
             bn: batch_norm(c_out, device),
         }
+    }
+
+    fn with_stats_mode(mut self, momentum: f64) -> Self {
+        self.bn.momentum = momentum;
+        self
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -218,6 +256,18 @@ impl Decoder {
     }
 }
 
+impl RunningStats for Decoder {
+    fn with_stats_mode(mut self, momentum: f64, dropout: f64) -> Self {
+        self.deconv1 = self.deconv1.with_stats_mode(momentum);
+        self.deconv2 = self.deconv2.with_stats_mode(momentum);
+        self.deconv3 = self.deconv3.with_stats_mode(momentum);
+        self.deconv4 = self.deconv4.with_stats_mode(momentum);
+        self.deconv5 = self.deconv5.with_stats_mode(momentum);
+        self.dropout.prob = dropout;
+        self
+    }
+}
+
 /// Sparse convolutional denoising autoencoder (the paper's "SCAE", "DAE").
 #[derive(Module, Debug)]
 pub struct Scae {
@@ -236,6 +286,14 @@ impl Scae {
     /// Reconstruction of a (noisy) patch: [b, 1, 128, 31] -> [b, 1, 128, 31].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.decoder.forward(self.encoder.forward(x))
+    }
+}
+
+impl RunningStats for Scae {
+    fn with_stats_mode(mut self, momentum: f64, dropout: f64) -> Self {
+        self.encoder = self.encoder.with_stats_mode(momentum, dropout);
+        self.decoder = self.decoder.with_stats_mode(momentum, dropout);
+        self
     }
 }
 
@@ -312,6 +370,14 @@ impl Cpc {
     pub fn score(predicted: Tensor<3>, codes: Tensor<3>) -> Tensor<1> {
         let [b, _, _] = predicted.dims();
         sigmoid((predicted * codes).mean_dim(2).mean_dim(1).reshape([b]))
+    }
+}
+
+impl RunningStats for Cpc {
+    fn with_stats_mode(mut self, momentum: f64, dropout: f64) -> Self {
+        self.encoder = self.encoder.with_stats_mode(momentum, dropout);
+        self.code_bn.momentum = momentum;
+        self
     }
 }
 
@@ -417,7 +483,12 @@ impl Classifier {
 
     /// Logits of the three tasks for patches [b, 1, 128, 31].
     pub fn forward(&self, x: Tensor<4>) -> ClassifierOutput {
-        let h = self.encoder.forward_flat(x);
+        self.forward_latent(self.encoder.forward_flat(x))
+    }
+
+    /// Logits of the three tasks from the encoder's flattened outputs [b, 7936]: what
+    /// Feat. Ext. trains on, with the frozen encoder's outputs computed once.
+    pub fn forward_latent(&self, h: Tensor<2>) -> ClassifierOutput {
         let h = self
             .dense3
             .forward(self.dense2.forward(self.dense1.forward(h)));

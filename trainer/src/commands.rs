@@ -292,12 +292,26 @@ pub struct TransferConfig {
     pub epochs: usize,
     pub batch: usize,
     pub epoch_patches: Option<usize>,
+    /// Patches per epoch of the Full phase, when not `epoch_patches` (a fine-tuning epoch
+    /// runs the whole network; the frozen phase trains on cached encoder outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_epoch_patches: Option<usize>,
     pub seed: u64,
     pub precision: Precision,
     pub schedules: TransferSchedules,
 }
 
 impl TransferConfig {
+    /// [`Self::schedules`] with another early-stopping patience for both phases.
+    pub fn schedules_with_patience(patience: Option<usize>) -> TransferSchedules {
+        let mut s = Self::schedules();
+        if let Some(p) = patience {
+            s.feat_ext.early_stop_patience = p;
+            s.full.early_stop_patience = p;
+        }
+        s
+    }
+
     /// The original code's values (SPEC.md "Transfer"; the paper's text says 1e-4 and
     /// 5e-4): Feat. Ext. at lr 1e-3 with decay 1e-4, Full at 5e-5.
     pub fn schedules() -> TransferSchedules {
@@ -351,7 +365,13 @@ pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) ->
         );
     }
     std::fs::create_dir_all(full.join("checkpoint"))?;
-    for f in ["best.record", "metrics.csv", "splits.json", "log.txt"] {
+    for f in [
+        "best.record",
+        "metrics.csv",
+        "splits.json",
+        "log.txt",
+        "phase-feat-ext.json",
+    ] {
         if feat_ext.join(f).exists() {
             std::fs::copy(feat_ext.join(f), full.join(f))?;
         }
@@ -385,6 +405,35 @@ fn best_val_accuracy(metrics: &Path) -> Result<f64> {
 }
 
 pub const SPLITS_FILE: &str = "splits.json";
+
+/// The whole schedule behind a transfer run's model: each phase's record (pretraining of
+/// its encoder, Feat. Ext., Full) and the phase whose best weights were exported (a Full
+/// run that never beat its frozen phase exports the frozen phase's weights).
+fn schedule_record(
+    encoder_run: &Path,
+    out: &Path,
+    mode: TransferMode,
+) -> Result<serde_json::Value> {
+    let pretraining = match Run::phase_record(encoder_run, "dae")? {
+        Some(r) => Some(r),
+        None => Run::phase_record(encoder_run, "cpc")?,
+    };
+    let feat_ext = Run::phase_record(out, "feat-ext")?;
+    let full = match mode {
+        TransferMode::Full => Run::phase_record(out, "full")?,
+        TransferMode::FeatExt => None,
+    };
+    let exported = match &full {
+        Some(r) if r.best_epoch > 0 => "full",
+        _ => "feat-ext",
+    };
+    Ok(serde_json::json!({
+        "pretraining": pretraining,
+        "feat_ext": feat_ext,
+        "full": full,
+        "exported_phase": exported,
+    }))
+}
 
 pub fn transfer(
     cfg: &TransferConfig,
@@ -447,6 +496,10 @@ pub fn transfer(
         epoch_samples: cfg.epoch_patches,
         devices: train_devices,
     };
+    let full_opts = LoopOptions {
+        epoch_samples: cfg.full_epoch_patches.or(cfg.epoch_patches),
+        ..opts.clone()
+    };
     let model = train::transfer(
         &run,
         encoder,
@@ -455,7 +508,7 @@ pub fn transfer(
         cfg.mode == TransferMode::Full,
         &train_device,
         &cfg.schedules,
-        &opts,
+        (&opts, &full_opts),
     )?;
     // Export, then score the exported file itself: its metrics are the shipped model's.
     let weights = mer::inference::encode_weights(&model, cfg.precision)?;
@@ -467,6 +520,7 @@ pub fn transfer(
                 "pretrain_hours": pre.hours,
                 "train_songs": train_idx.len(), "val_songs": val_idx.len(),
                 "test_songs": split.test.len(),
+                "schedule": schedule_record(&cfg.encoder, out, cfg.mode)?,
             }),
             ..ModelMeta::new(
                 Variant {
@@ -521,6 +575,55 @@ pub struct Evaluation {
     pub patch: LevelEval,
     /// Every song scored by the mean of its patch probabilities.
     pub song: LevelEval,
+    /// Song-level scores against the labels made by people.
+    #[serde(default)]
+    pub people: PeopleScores,
+}
+
+/// Song-level scores against the labels made by people only (a CSV's teacher-made labels
+/// are left out): the ROC AUC of P(arousal+) and P(valence+) (None without both classes),
+/// and the quadrant accuracy over the songs whose two labels are both people's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeopleScores {
+    pub arousal_auc: Option<f64>,
+    pub arousal_songs: usize,
+    pub valence_auc: Option<f64>,
+    pub valence_songs: usize,
+    pub quadrant_accuracy: Option<f64>,
+    pub quadrant_songs: usize,
+}
+
+impl PeopleScores {
+    /// Per-song arousal and valence scores (higher = positive) and quadrant answers.
+    pub fn of(songs: &[&Song], arousal: &[f64], valence: &[f64], quadrant: &[usize]) -> Self {
+        let auc = |scores: &[f64], label: fn(&Song) -> Option<bool>| {
+            let (s, l): (Vec<f64>, Vec<bool>) = songs
+                .iter()
+                .zip(scores)
+                .filter_map(|(song, x)| label(song).map(|l| (*x, l)))
+                .unzip();
+            (crate::metrics::roc_auc(&s, &l), s.len())
+        };
+        let (arousal_auc, arousal_songs) =
+            auc(arousal, |s| s.arousal_by_people.then_some(s.arousal));
+        let (valence_auc, valence_songs) =
+            auc(valence, |s| s.valence_by_people.then_some(s.valence));
+        let both: Vec<bool> = songs
+            .iter()
+            .zip(quadrant)
+            .filter(|(s, _)| s.arousal_by_people && s.valence_by_people)
+            .map(|(s, q)| s.quadrant.index() == *q)
+            .collect();
+        Self {
+            arousal_auc,
+            arousal_songs,
+            valence_auc,
+            valence_songs,
+            quadrant_accuracy: (!both.is_empty())
+                .then(|| both.iter().filter(|&&c| c).count() as f64 / both.len() as f64),
+            quadrant_songs: both.len(),
+        }
+    }
 }
 
 impl Evaluation {
@@ -536,6 +639,7 @@ impl Evaluation {
         serde_json::json!({
             "songs": self.songs, "patches": self.patches,
             "patch": level(&self.patch), "song": level(&self.song),
+            "people": self.people,
         })
     }
 
@@ -558,6 +662,17 @@ impl Evaluation {
                 );
             }
         }
+        let auc = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let p = &self.people;
+        s += &format!(
+            "\nSongs against the labels made by people: arousal ROC AUC {} (P(arousal+), {} songs), valence ROC AUC {} (P(valence+), {} songs), quadrant accuracy {} ({} songs).\n",
+            auc(p.arousal_auc),
+            p.arousal_songs,
+            auc(p.valence_auc),
+            p.valence_songs,
+            auc(p.quadrant_accuracy),
+            p.quadrant_songs
+        );
         for (level, l) in [("patch", &self.patch), ("song", &self.song)] {
             for (task, t) in [
                 ("quadrant", &l.quadrant),
@@ -608,6 +723,7 @@ pub fn evaluate_songs(
     let (mut patch, mut song) = (new_level(), new_level());
     let recipe = mer::FeatureRecipe::default();
     let mut n_patches = 0;
+    let (mut p_arousal, mut p_valence, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     let pb = data::progress_bar(idx.len() as u64, &format!("evaluate {split}"));
     for &i in idx {
         let s = &music.songs[i];
@@ -634,15 +750,20 @@ pub fn evaluate_songs(
             usize::from(sp.arousal > 0.5),
             usize::from(sp.valence > 0.5),
         );
+        p_arousal.push(f64::from(sp.arousal));
+        p_valence.push(f64::from(sp.valence));
+        answers.push(sp.quadrant.index());
         pb.inc(1);
     }
     pb.finish_and_clear();
+    let songs: Vec<&Song> = idx.iter().map(|&i| &music.songs[i]).collect();
     Ok(Evaluation {
         split: split.into(),
         songs: idx.len(),
         patches: n_patches,
         patch: patch.finish(),
         song: song.finish(),
+        people: PeopleScores::of(&songs, &p_arousal, &p_valence, &answers),
     })
 }
 

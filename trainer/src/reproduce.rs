@@ -135,6 +135,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             epochs: o.transfer_epochs,
                             batch: o.transfer_batch,
                             epoch_patches: o.transfer_epoch_patches,
+                            full_epoch_patches: None,
                             seed,
                             precision: o.precision,
                             schedules: TransferConfig::schedules(),

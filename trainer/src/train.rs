@@ -18,7 +18,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Distribution};
 use mer::Patches;
-use mer::model::{CPC_FUTURE, CPC_PAST, Classifier, Cpc, Encoder, Scae};
+use mer::model::{CPC_FUTURE, CPC_PAST, Classifier, Cpc, Encoder, LATENT, RunningStats, Scae};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -99,7 +99,28 @@ impl TrainState {
     }
 }
 
-/// A run folder: config.json, log.txt, metrics.csv, checkpoint/, best.record, done.json.
+/// What one training phase did, written to `RUN/phase-<name>.json` when it ends and copied
+/// into the model file: how long it trained and which epoch's weights it kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PhaseRecord {
+    /// "dae", "cpc", "feat-ext" or "full".
+    pub phase: String,
+    pub epochs_run: usize,
+    pub epochs_max: usize,
+    /// Samples (patches; CPC: windows) drawn per epoch, of `samples` available.
+    pub samples_per_epoch: usize,
+    pub samples: usize,
+    pub batch: usize,
+    pub optimizer_steps: u64,
+    /// The epoch whose weights the phase kept; 0 when none beat the previous phase's.
+    pub best_epoch: usize,
+    /// Its checkpoint metric (lower is better; transfer: minus the validation accuracy).
+    pub best_metric: Option<f64>,
+    pub stopped_early: bool,
+}
+
+/// A run folder: config.json, log.txt, metrics.csv, checkpoint/, best.record, done.json,
+/// phase-<name>.json.
 pub struct Run {
     pub dir: PathBuf,
 }
@@ -225,6 +246,24 @@ impl Run {
     pub fn best_path(&self) -> PathBuf {
         self.dir.join("best.record")
     }
+
+    pub fn phase_path(dir: &Path, phase: &str) -> PathBuf {
+        dir.join(format!("phase-{phase}.json"))
+    }
+
+    /// The record of a finished phase of the run in `dir`, if it wrote one.
+    pub fn phase_record(dir: &Path, phase: &str) -> Result<Option<PhaseRecord>> {
+        let path = Self::phase_path(dir, phase);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{}: unreadable", path.display())
+                })?))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("{}: unreadable", path.display())),
+        }
+    }
 }
 
 pub fn record_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
@@ -335,11 +374,13 @@ pub struct LoopOptions {
     pub devices: Vec<Device>,
 }
 
-/// The per-epoch skeleton shared by every network: resume, train, validate, schedule,
-/// checkpoint, keep the best. `step` trains on one batch and returns its loss; `validate`
-/// returns (validation loss, checkpoint metric to minimise, extra CSV columns).
+/// The per-epoch skeleton shared by every network: resume, train, settle, validate,
+/// schedule, checkpoint, keep the best. `step` trains on one batch and returns its loss;
+/// `settle` prepares the trained model for inference (pretraining re-estimates BatchNorm
+/// statistics there); `validate` returns (validation loss, checkpoint metric to minimise,
+/// extra CSV columns). Writes the phase's [`PhaseRecord`] when it ends.
 #[allow(clippy::too_many_arguments)]
-fn fit<M, S, V>(
+fn fit<M, S, T, V>(
     run: &Run,
     what: &str,
     mut model: M,
@@ -351,11 +392,13 @@ fn fit<M, S, V>(
     csv_header: &str,
     initial_best: f64,
     mut step: S,
+    mut settle: T,
     mut validate: V,
 ) -> Result<(M, TrainState)>
 where
     M: Module,
     S: FnMut(&M, &[usize], &Device) -> Result<Option<Tensor<1>>>,
+    T: FnMut(M) -> Result<M>,
     V: FnMut(&M) -> Result<(f64, f64, String)>,
 {
     let mut state = TrainState::fresh();
@@ -411,6 +454,7 @@ where
         }
         pb.finish_and_clear();
         let train_loss = loss_sum / batches.max(1) as f64;
+        model = settle(model)?;
         let (val_loss, metric, extra) = validate(&model)?;
         let lr = state.lr(schedule);
         state.epoch += 1;
@@ -448,7 +492,51 @@ where
             run.log(&format!("{what}: early stop after epoch {}", state.epoch));
         }
     }
+    let record = PhaseRecord {
+        phase: what.to_string(),
+        epochs_run: state.epoch,
+        epochs_max: opts.epochs,
+        samples_per_epoch: per_epoch,
+        samples: n_samples,
+        batch: opts.batch,
+        optimizer_steps: state.iterations,
+        best_epoch: state.best_epoch,
+        best_metric: state.best.is_finite().then_some(state.best),
+        stopped_early: state.stopped_early,
+    };
+    write_atomic(
+        &Run::phase_path(&run.dir, what),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
     Ok((model, state))
+}
+
+/// Patches drawn (seeded, the same each time) to re-estimate BatchNorm statistics.
+const NORM_PATCHES: usize = 1024;
+
+/// Re-estimates every BatchNorm's running statistics of a network in training over
+/// `set` (as PyTorch's `update_bn`): batch statistics with dropout off, averaged over the
+/// batches (weighted by their sizes), then Keras' momentum and dropout again. Pretraining
+/// normalises with batch statistics, but transfer and validation run the encoder in
+/// inference mode on the running ones, which Keras' momentum (0.01) leaves near their
+/// initial values after a short pretraining.
+fn reestimate_norms<M: Module + RunningStats>(
+    mut model: M,
+    set: &PatchSet,
+    seed: u64,
+    forward: impl Fn(&M, Tensor<4>),
+) -> M {
+    let device = model.devices()[0].clone();
+    let mut idx: Vec<usize> = (0..set.len()).collect();
+    idx.shuffle(&mut StdRng::seed_from_u64(seed ^ 0xB47C_4E0B));
+    idx.truncate(NORM_PATCHES);
+    let mut seen = 0usize;
+    for chunk in idx.chunks(64) {
+        seen += chunk.len();
+        model = model.with_stats_mode(chunk.len() as f64 / seen as f64, 0.0);
+        forward(&model, set.batch(chunk, &device));
+    }
+    model.with_training_mode()
 }
 
 /// One optimizer step on a batch: on one device, or split across several with the
@@ -588,6 +676,11 @@ pub fn pretrain_dae(
                 Reduction::Mean,
             )))
         },
+        |model: Scae| {
+            Ok(reestimate_norms(model, train, opts.seed, |m, x| {
+                m.forward(x);
+            }))
+        },
         |model: &Scae| {
             let eval = model.valid();
             val_device.seed(opts.seed ^ 0x5EED);
@@ -624,7 +717,7 @@ pub enum CpcObjective {
 }
 
 /// Windows of past + future consecutive patches inside one utterance.
-fn cpc_windows(set: &PatchSet) -> Vec<usize> {
+pub(crate) fn cpc_windows(set: &PatchSet) -> Vec<usize> {
     let span = CPC_PAST + CPC_FUTURE;
     let mut starts = Vec::new();
     for f in 0..set.files() {
@@ -634,6 +727,63 @@ fn cpc_windows(set: &PatchSet) -> Vec<usize> {
         }
     }
     starts
+}
+
+/// Validation windows of the CPC: at most this many, drawn once (seeded) and the same in
+/// every epoch.
+const CPC_VAL_WINDOWS: usize = 1024;
+
+/// The CPC's validation windows in a seeded order fixed across epochs: batches mix
+/// utterances as training batches do, so every window finds negatives in other utterances
+/// (in their stored order, the windows of a batch are neighbours in one utterance).
+pub(crate) fn cpc_validation_windows(val: &PatchSet, seed: u64) -> Vec<usize> {
+    let mut windows = cpc_windows(val);
+    windows.shuffle(&mut StdRng::seed_from_u64(seed ^ 0xC0C_5A1D));
+    windows.truncate(CPC_VAL_WINDOWS);
+    windows
+}
+
+/// The utterance of each window of a batch.
+fn utterances(set: &PatchSet, starts: &[usize]) -> Vec<usize> {
+    starts
+        .iter()
+        .map(|&s| set.offsets.partition_point(|&o| o <= s) - 1)
+        .collect()
+}
+
+/// The binary objective's pairs (row, row whose future is scored against it): even rows
+/// with their own future (label 1), odd rows with the future of the next row from another
+/// utterance (label 0). A window of the same utterance is never a negative: its future may
+/// be the true one shifted by a patch or share patches with it. Odd rows with no other
+/// utterance in the batch are left out.
+pub(crate) fn cpc_binary_pairs(utterance: &[usize]) -> Vec<(usize, usize)> {
+    let b = utterance.len();
+    (0..b)
+        .filter_map(|i| {
+            if i % 2 == 0 {
+                return Some((i, i));
+            }
+            (1..b)
+                .map(|k| (i + k) % b)
+                .find(|&j| utterance[j] != utterance[i])
+                .map(|j| (i, j))
+        })
+        .collect()
+}
+
+/// InfoNCE's additive mask [b, b] (row-major): 0 where column j may be scored against row
+/// i (its own future, or a window of another utterance), -1e9 elsewhere.
+pub(crate) fn cpc_infonce_mask(utterance: &[usize]) -> Vec<f32> {
+    let b = utterance.len();
+    let mut mask = vec![0f32; b * b];
+    for i in 0..b {
+        for j in 0..b {
+            if i != j && utterance[i] == utterance[j] {
+                mask[i * b + j] = -1e9;
+            }
+        }
+    }
+    mask
 }
 
 /// Loss and accuracy of a batch of CPC windows.
@@ -655,23 +805,22 @@ fn cpc_batch(
         .slice([0..b, 0..CPC_PAST, 0..mer::model::CPC_CODE]);
     let future = codes.slice([0..b, CPC_PAST..span, 0..mer::model::CPC_CODE]);
     let pred = model.predict(model.context(past));
+    let utterance = utterances(set, starts);
     match objective {
         CpcObjective::Binary => {
-            // Even rows: the true future (label 1); odd rows: the next window's (label 0).
-            let partner: Vec<i64> = (0..b)
-                .map(|i| {
-                    if i % 2 == 0 {
-                        i as i64
-                    } else {
-                        ((i + 1) % b) as i64
-                    }
-                })
-                .collect();
-            let labels: Vec<i64> = (0..b).map(|i| i64::from(i % 2 == 0)).collect();
-            let partner = Tensor::<1, Int>::from_data(TensorData::new(partner, [b]), device);
+            let pairs = cpc_binary_pairs(&utterance);
+            let n = pairs.len();
+            let rows: Vec<i64> = pairs.iter().map(|p| p.0 as i64).collect();
+            let partner: Vec<i64> = pairs.iter().map(|p| p.1 as i64).collect();
+            let labels: Vec<i64> = pairs.iter().map(|p| i64::from(p.0 == p.1)).collect();
+            let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
+            let partner = Tensor::<1, Int>::from_data(TensorData::new(partner, [n]), device);
             let target = future.select(0, partner);
-            let logits = (pred * target).mean_dim(2).mean_dim(1).reshape([b]);
-            let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), device);
+            let logits = (pred.select(0, rows) * target)
+                .mean_dim(2)
+                .mean_dim(1)
+                .reshape([n]);
+            let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [n]), device);
             let loss = BinaryCrossEntropyLossConfig::new()
                 .with_logits(true)
                 .init(device)
@@ -682,10 +831,14 @@ fn cpc_batch(
                 .zip(&labels)
                 .filter(|(x, y)| (**x > 0.0) == (**y == 1))
                 .count();
-            (loss, correct as f64 / b as f64)
+            (loss, correct as f64 / n.max(1) as f64)
         }
         CpcObjective::Infonce => {
             let targets = Tensor::<1, Int>::arange(0..b as i64, device);
+            let mask = Tensor::<2>::from_data(
+                TensorData::new(cpc_infonce_mask(&utterance), [b, b]),
+                device,
+            );
             let mut loss_sum: Option<Tensor<1>> = None;
             let mut correct = 0usize;
             for k in 0..CPC_FUTURE {
@@ -697,7 +850,7 @@ fn cpc_batch(
                     .clone()
                     .slice([0..b, k..k + 1, 0..mer::model::CPC_CODE])
                     .reshape([b, mer::model::CPC_CODE]);
-                let logits = p.matmul(z.transpose());
+                let logits = p.matmul(z.transpose()) + mask.clone();
                 let ce = CrossEntropyLossConfig::new()
                     .init(device)
                     .forward(logits.clone(), targets.clone());
@@ -736,7 +889,7 @@ pub fn pretrain_cpc(
     opts: &LoopOptions,
 ) -> Result<Cpc> {
     let train_windows = cpc_windows(train);
-    let val_windows = cpc_windows(val);
+    let val_windows = cpc_validation_windows(val, opts.seed);
     if train_windows.len() < 2 || val_windows.len() < 2 {
         bail!(
             "CPC needs utterances of at least {} patches ({:.1} s): {} training and {} validation windows found",
@@ -771,6 +924,11 @@ pub fn pretrain_cpc(
             }
             let starts: Vec<usize> = idx.iter().map(|&i| train_windows[i]).collect();
             Ok(Some(cpc_batch(model, train, &starts, objective, device).0))
+        },
+        |model: Cpc| {
+            Ok(reestimate_norms(model, train, opts.seed, |m, x| {
+                m.encode(x);
+            }))
         },
         |model: &Cpc| {
             let eval = model.valid();
@@ -838,10 +996,10 @@ impl TaskLoss {
         }
     }
 
+    /// The summed loss of the three heads and the quadrant logits.
     fn forward(
         &self,
-        model: &Classifier,
-        x: Tensor<4>,
+        out: mer::model::ClassifierOutput,
         labels: &PatchLabels,
         idx: &[usize],
         device: &Device,
@@ -852,12 +1010,78 @@ impl TaskLoss {
                 .init(device)
                 .forward(logits, int_tensor(y, idx, device))
         };
-        let out = model.forward(x);
         let q = ce(&self.quadrant, out.quadrant.clone(), &labels.quadrant);
         let a = ce(&self.arousal, out.arousal, &labels.arousal);
         let v = ce(&self.valence, out.valence, &labels.valence);
         (q + a + v, out.quadrant)
     }
+}
+
+/// The frozen encoder's flattened outputs of every patch of a set, computed once: Feat.
+/// Ext. trains the dense layers alone, so its epochs need not run the encoder again.
+pub struct LatentSet {
+    data: Vec<f32>,
+}
+
+impl LatentSet {
+    /// `encoder` in inference mode on a device without autodiff.
+    pub fn new(encoder: &Encoder, set: &PatchSet, device: &Device, what: &str) -> Result<Self> {
+        let mut data = Vec::with_capacity(set.len() * LATENT);
+        let idx: Vec<usize> = (0..set.len()).collect();
+        let pb = progress_bar(idx.len() as u64, &format!("encoder outputs, {what}"));
+        for chunk in idx.chunks(64) {
+            let h = encoder.forward_flat(set.batch(chunk, device));
+            data.extend(
+                h.into_data()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            );
+            pb.inc(chunk.len() as u64);
+        }
+        pb.finish_and_clear();
+        Ok(Self { data })
+    }
+
+    /// A batch [b, 7936] of the given patches' encoder outputs.
+    pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<2> {
+        let mut v = Vec::with_capacity(idx.len() * LATENT);
+        for &i in idx {
+            v.extend_from_slice(&self.data[i * LATENT..(i + 1) * LATENT]);
+        }
+        Tensor::from_data(TensorData::new(v, [idx.len(), LATENT]), device)
+    }
+}
+
+/// Validation of a classifier: (loss, checkpoint metric, quadrant accuracy column) over
+/// the validation patches, whose outputs `outputs` gives for a chunk of indices.
+fn validate_classifier(
+    n: usize,
+    labels: &PatchLabels,
+    device: &Device,
+    mut outputs: impl FnMut(&[usize]) -> mer::model::ClassifierOutput,
+) -> Result<(f64, f64, String)> {
+    let loss_fn = TaskLoss::new(labels);
+    let (mut sum, mut correct) = (0.0, 0usize);
+    let idx: Vec<usize> = (0..n).collect();
+    for chunk in idx.chunks(128) {
+        let (l, q) = loss_fn.forward(outputs(chunk), labels, chunk, device);
+        sum += scalar(l) * chunk.len() as f64;
+        let pred: Vec<i64> = q
+            .argmax(1)
+            .reshape([chunk.len()])
+            .into_data()
+            .try_into_vec_as::<i64>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        correct += chunk
+            .iter()
+            .zip(&pred)
+            .filter(|(i, p)| labels.quadrant[**i] as i64 == **p)
+            .count();
+    }
+    let acc = correct as f64 / n.max(1) as f64;
+    let loss = sum / n.max(1) as f64;
+    // Minimise: the negative accuracy (ties broken by the loss).
+    Ok((loss, -acc + 1e-6 * loss, format!("{acc:.4}")))
 }
 
 /// Transfer settings (the original code's values by default; SPEC.md "Transfer").
@@ -868,9 +1092,10 @@ pub struct TransferSchedules {
 }
 
 /// Transfer to the multi-task classifier. Feat. Ext.: encoder frozen (weights, BatchNorm
-/// statistics and dropout), the dense layers trained. Full: after that phase, every layer
-/// released and trained further at the lower learning rate. Checkpoint: the best
-/// validation quadrant accuracy (patches).
+/// statistics and dropout), the dense layers trained on the encoder's outputs computed
+/// once. Full: after that phase, every weight trained further at the lower learning rate
+/// from the frozen phase's best checkpoint. Checkpoint: the best validation quadrant
+/// accuracy (patches).
 #[allow(clippy::too_many_arguments)]
 pub fn transfer(
     run: &Run,
@@ -880,45 +1105,11 @@ pub fn transfer(
     full: bool,
     device: &Device,
     schedules: &TransferSchedules,
-    opts: &LoopOptions,
+    (opts, full_opts): (&LoopOptions, &LoopOptions),
 ) -> Result<Classifier> {
     let header = "phase,epoch,train_loss,val_loss,val_quadrant_accuracy,lr,seconds";
     let loss = TaskLoss::new(train.1);
     let val_device = device.clone().without_autodiff();
-    let val_loss_fn = TaskLoss::new(val.1);
-    let validate = |model: &Classifier| -> Result<(f64, f64, String)> {
-        let eval = model.valid();
-        let (mut sum, mut correct, mut n) = (0.0, 0usize, 0usize);
-        let idx: Vec<usize> = (0..val.0.len()).collect();
-        for chunk in idx.chunks(128) {
-            let x = val.0.batch(chunk, &val_device);
-            let (l, q) = val_loss_fn.forward(&eval, x, val.1, chunk, &val_device);
-            sum += scalar(l) * chunk.len() as f64;
-            let pred: Vec<i64> = q
-                .argmax(1)
-                .reshape([chunk.len()])
-                .into_data()
-                .try_into_vec_as::<i64>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            correct += chunk
-                .iter()
-                .zip(&pred)
-                .filter(|(i, p)| val.1.quadrant[**i] as i64 == **p)
-                .count();
-            n += chunk.len();
-        }
-        let acc = correct as f64 / n.max(1) as f64;
-        // Minimise: the negative accuracy (ties broken by the loss).
-        Ok((
-            sum / n.max(1) as f64,
-            -acc + 1e-6 * sum / n.max(1) as f64,
-            format!("{acc:.4}"),
-        ))
-    };
-    let step = |model: &Classifier, idx: &[usize], device: &Device| {
-        let x = train.0.batch(idx, device);
-        Ok(Some(loss.forward(model, x, train.1, idx, device).0))
-    };
     let mut model = Classifier::with_encoder(encoder, device);
     model.encoder = model.encoder.freeze();
     // Marks the end of the frozen phase and holds its best metric.
@@ -926,6 +1117,10 @@ pub fn transfer(
     let phase0_best: f64 = match std::fs::read(&phase0_done) {
         Ok(b) => serde_json::from_slice(&b)?,
         Err(_) => {
+            let frozen = model.encoder.valid();
+            let train_latents = LatentSet::new(&frozen, train.0, &val_device, "train")?;
+            let val_latents = LatentSet::new(&frozen, val.0, &val_device, "validation")?;
+            drop(frozen);
             let (m, state) = fit(
                 run,
                 "feat-ext",
@@ -937,8 +1132,17 @@ pub fn transfer(
                 0,
                 header,
                 f64::INFINITY,
-                step,
-                validate,
+                |model: &Classifier, idx: &[usize], device: &Device| {
+                    let out = model.forward_latent(train_latents.batch(idx, device));
+                    Ok(Some(loss.forward(out, train.1, idx, device).0))
+                },
+                Ok,
+                |model: &Classifier| {
+                    let eval = model.valid();
+                    validate_classifier(val.0.len(), val.1, &val_device, |chunk| {
+                        eval.forward_latent(val_latents.batch(chunk, &val_device))
+                    })
+                },
             )?;
             model = m;
             write_atomic(&phase0_done, serde_json::to_string(&state.best)?.as_bytes())?;
@@ -962,13 +1166,22 @@ pub fn transfer(
             released,
             adam(),
             &schedules.full,
-            opts,
+            full_opts,
             train.0.len(),
             1,
             header,
             phase0_best,
-            step,
-            validate,
+            |model: &Classifier, idx: &[usize], device: &Device| {
+                let out = model.forward(train.0.batch(idx, device));
+                Ok(Some(loss.forward(out, train.1, idx, device).0))
+            },
+            Ok,
+            |model: &Classifier| {
+                let eval = model.valid();
+                validate_classifier(val.0.len(), val.1, &val_device, |chunk| {
+                    eval.forward(val.0.batch(chunk, &val_device))
+                })
+            },
         )?
         .0;
     }
@@ -976,4 +1189,185 @@ pub fn transfer(
     run.clear_checkpoint();
     let best = std::fs::read(run.best_path())?;
     Ok(load_record(Classifier::new(device), &best)?.valid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::store::ModuleSnapshot;
+
+    /// A set of utterances with the given numbers of patches; patch i holds the value i.
+    fn set_of(lengths: &[usize]) -> PatchSet {
+        let mut next = 0usize;
+        PatchSet::new(
+            lengths
+                .iter()
+                .map(|&n| {
+                    let data = (next..next + n)
+                        .flat_map(|i| std::iter::repeat_n(i as f32, 128 * 31))
+                        .collect();
+                    next += n;
+                    Patches {
+                        n,
+                        n_mels: 128,
+                        frames: 31,
+                        data,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    fn future(start: usize) -> std::ops::Range<usize> {
+        start + CPC_PAST..start + CPC_PAST + CPC_FUTURE
+    }
+
+    /// Every negative of every row (both objectives) comes from another utterance, and so
+    /// never shares a patch with the row's own future.
+    fn assert_sound_negatives(set: &PatchSet, starts: &[usize]) -> usize {
+        let utt = utterances(set, starts);
+        let b = starts.len();
+        let mut negatives = 0;
+        for (i, j) in cpc_binary_pairs(&utt) {
+            if i != j {
+                negatives += 1;
+                assert_ne!(utt[i], utt[j], "binary: a negative from the same utterance");
+                let (a, b) = (future(starts[i]), future(starts[j]));
+                assert!(a.end <= b.start || b.end <= a.start, "shares a patch");
+            }
+        }
+        let mask = cpc_infonce_mask(&utt);
+        for i in 0..b {
+            assert_eq!(mask[i * b + i], 0.0, "the positive stays");
+            for j in (0..b).filter(|&j| j != i && mask[i * b + j] == 0.0) {
+                negatives += 1;
+                assert_ne!(
+                    utt[i], utt[j],
+                    "infonce: a negative from the same utterance"
+                );
+                let (a, c) = (future(starts[i]), future(starts[j]));
+                assert!(a.end <= c.start || c.end <= a.start, "shares a patch");
+            }
+        }
+        negatives
+    }
+
+    #[test]
+    fn cpc_negatives_never_come_from_the_same_utterance() {
+        let set = set_of(&[20, 12, 9, 1, 30]);
+        let windows = cpc_windows(&set);
+        assert_eq!(windows.len(), 15 + 7 + 4 + 25);
+        // The windows in their stored order, as validation used to walk them: a batch of
+        // neighbours in one utterance has no negative at all (the next window's future is
+        // the true one shifted by a patch), and one spanning two utterances only the other.
+        for batch in [4, 8, 32] {
+            for chunk in windows.chunks(batch) {
+                assert_sound_negatives(&set, chunk);
+            }
+        }
+        assert_eq!(assert_sound_negatives(&set, &windows[..8]), 0);
+        // Validation: a fixed seeded order, the same every epoch, with negatives in it.
+        let val = cpc_validation_windows(&set, 7);
+        assert_eq!(val, cpc_validation_windows(&set, 7));
+        assert_eq!(val.len(), windows.len());
+        let negatives: usize = val.chunks(8).map(|c| assert_sound_negatives(&set, c)).sum();
+        assert!(negatives > 0);
+        // Training: the epoch's shuffled order, as `fit` draws it.
+        for epoch in 0..3 {
+            let mut order: Vec<usize> = (0..windows.len()).collect();
+            order.shuffle(&mut epoch_rng(3, 0, epoch));
+            let starts: Vec<usize> = order.iter().map(|&i| windows[i]).collect();
+            for c in starts.chunks(8) {
+                assert_sound_negatives(&set, c);
+            }
+        }
+    }
+
+    #[test]
+    fn infonce_and_binary_cpc_run_and_backpropagate() {
+        let device = Device::flex().autodiff();
+        let set = set_of(&[10, 10, 10]);
+        let model = Cpc::new(&device);
+        let starts: Vec<usize> = cpc_windows(&set).into_iter().step_by(2).collect();
+        for objective in [CpcObjective::Infonce, CpcObjective::Binary] {
+            let (loss, acc) = cpc_batch(&model, &set, &starts, objective, &device);
+            let value = scalar(loss.clone());
+            assert!(value.is_finite() && value > 0.0, "{objective:?}: {value}");
+            assert!((0.0..=1.0).contains(&acc));
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            assert!(!grads.is_empty(), "{objective:?}: no gradients");
+        }
+    }
+
+    #[test]
+    fn class_weights_follow_the_balanced_formula() {
+        // n / (classes * count): 6 labels, 3 classes, counts 3, 2, 1.
+        let w = balanced_weights(&[0, 0, 0, 1, 1, 2], 3);
+        let expect = [6.0 / 9.0, 6.0 / 6.0, 6.0 / 3.0];
+        for (a, b) in w.iter().zip(expect) {
+            assert!((a - b).abs() < 1e-6, "{w:?}");
+        }
+        // An absent class keeps weight 1.
+        let w = balanced_weights(&[1, 1], 3);
+        assert_eq!(w[0], 1.0);
+        assert_eq!(w[2], 1.0);
+        assert!((w[1] - 2.0 / 6.0).abs() < 1e-6, "{w:?}");
+    }
+
+    fn tensor_of(model: &impl ModuleSnapshot, name: &str) -> Vec<f32> {
+        let t = model
+            .collect(None, None, false)
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tensor {name}"));
+        t.to_bytes()
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    }
+
+    #[test]
+    fn batch_norm_statistics_are_re_estimated_over_the_data() {
+        let device = Device::flex().autodiff();
+        // 100 patches (two batches of 64 and 36) of values 3 + 2 * noise.
+        let mut seed = 11u64;
+        let patches: Vec<Patches> = (0..4)
+            .map(|_| Patches {
+                n: 25,
+                n_mels: 128,
+                frames: 31,
+                data: (0..25 * 128 * 31)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        3.0 + 2.0
+                            * (((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+                            * 3f32.sqrt()
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mean = (patches
+            .iter()
+            .flat_map(|p| &p.data)
+            .map(|&x| f64::from(x))
+            .sum::<f64>()
+            / (100 * 128 * 31) as f64) as f32;
+        let set = PatchSet::new(patches);
+        let encoder = Encoder::new(&device);
+        assert_eq!(tensor_of(&encoder, "input_bn.running_mean"), vec![0.0]);
+        let encoder = reestimate_norms(encoder, &set, 1, |m, x| {
+            let _ = m.forward(x);
+        });
+        let rm = tensor_of(&encoder, "input_bn.running_mean")[0];
+        let rv = tensor_of(&encoder, "input_bn.running_var")[0];
+        // (burn reduces in f32 over 250 000 values per batch: about 1e-3 of rounding.)
+        assert!((rm - mean).abs() < 1e-2, "running mean {rm} vs {mean}");
+        assert!((rv - 4.0).abs() < 0.05, "running variance {rv} vs 4");
+        // Deeper layers too: no statistic is left at its initial value.
+        let deeper = tensor_of(&encoder, "block3.bn2.running_var");
+        assert!(deeper.iter().all(|v| (v - 1.0).abs() > 1e-6), "{deeper:?}");
+    }
 }

@@ -515,6 +515,33 @@ fn index_lists_the_model_files_as_json_and_markdown() {
         rows[2]
     );
 
+    assert!(index.get("default").is_none(), "no default unless named");
+
+    // --default names the page's first model; a later index keeps it while the file stays.
+    let read_default = || -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(dir.path().join("index.json")).unwrap(),
+        )
+        .unwrap()["default"]
+            .clone()
+    };
+    let d = dir.path().to_str().unwrap();
+    let o = trainer(&["index", d, "--default", "b.mer"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_default(), "b.mer");
+    assert!(trainer(&["index", d]).status.success());
+    assert_eq!(read_default(), "b.mer");
+    let o = trainer(&["index", d, "--default", "nope.mer"]);
+    assert_clean_failure(&o, "nope.mer", "no such model file");
+    assert_eq!(
+        read_default(),
+        "b.mer",
+        "a refused index leaves the old one"
+    );
+    std::fs::remove_file(dir.path().join("b.mer")).unwrap();
+    assert!(trainer(&["index", d]).status.success());
+    assert!(read_default().is_null(), "the default left with its file");
+
     // A damaged model file stops the index with one line naming it.
     std::fs::write(dir.path().join("c.mer"), b"MERMODEL").unwrap();
     let o = trainer(&["index", dir.path().to_str().unwrap()]);

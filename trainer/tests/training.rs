@@ -204,6 +204,30 @@ fn pretrain(method: &str, out: &Path, extra: &[&str]) -> Output {
     trainer(&args)
 }
 
+/// `trainer transfer` of an encoder run to the toy music, 2 epochs, batch 16.
+fn transfer_run(pre: &Path, mode: &str, seed: &str, out: &Path, extra: &[&str]) -> Output {
+    let music = corpora().music();
+    let mut args = vec![
+        "transfer",
+        "--encoder",
+        s(pre),
+        "--music",
+        s(&music),
+        "--mode",
+        mode,
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--seed",
+        seed,
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
+
 #[test]
 fn pretrain_transfer_evaluate_predict_for_both_methods_and_modes() {
     let c = corpora();
@@ -324,29 +348,9 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
     let dir = tempfile::tempdir().unwrap();
     let pre = dir.path().join("pre");
     ok(pretrain("dae", &pre, &[]));
-    let music = c.music();
-    let transfer = |mode: &str, seed: &str, out: &Path, from: Option<&Path>| {
-        let mut args = vec![
-            "transfer",
-            "--encoder",
-            s(&pre),
-            "--music",
-            s(&music),
-            "--mode",
-            mode,
-            "--epochs",
-            "2",
-            "--batch",
-            "16",
-            "--seed",
-            seed,
-            "--out",
-            s(out),
-        ];
-        if let Some(f) = from {
-            args.extend_from_slice(&["--frozen-from", s(f)]);
-        }
-        trainer(&args)
+    let transfer = |mode: &str, seed: &str, out: &Path, from: Option<&Path>| match from {
+        Some(f) => transfer_run(&pre, mode, seed, out, &["--frozen-from", s(f)]),
+        None => transfer_run(&pre, mode, seed, out, &[]),
     };
     let fe = dir.path().join("fe");
     let full = dir.path().join("full");
@@ -385,6 +389,7 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
         std::fs::read(full.join("checkpoint/phase0.json")).unwrap()
     );
     // A finished run keeps its config: rerunning it with more epochs does not relabel it.
+    let music = c.music();
     let before = std::fs::read(fe.join("config.json")).unwrap();
     let o = trainer(&[
         "transfer",
@@ -735,4 +740,123 @@ fn data_parallel_training_runs_on_several_devices() {
             .all(|r| r[2].parse::<f64>().unwrap().is_finite())
     );
     assert!(run.join("model.mer").exists());
+}
+
+/// Every tensor of an encoder by name (weights and BatchNorm statistics), as f32 bytes.
+fn encoder_tensors(encoder: &mer::model::Encoder) -> Vec<(String, Vec<u8>)> {
+    use burn::store::ModuleSnapshot;
+    encoder
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.to_bytes().unwrap().to_vec()))
+        .collect()
+}
+
+fn model_encoder(path: &Path) -> mer::model::Encoder {
+    let file = mer::model_file::ModelFile::from_bytes(&std::fs::read(path).unwrap()).unwrap();
+    mer::inference::load_classifier(&file, &burn::prelude::Device::flex())
+        .unwrap()
+        .encoder
+}
+
+#[test]
+fn infonce_pretraining_feeds_feat_ext_unchanged_and_full_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    ok(pretrain("cpc", &pre, &["--objective", "infonce"]));
+    for row in metrics_rows(&pre) {
+        assert!(row[2].parse::<f64>().unwrap().is_finite(), "{row:?}");
+        assert!(row[3].parse::<f64>().unwrap().is_finite(), "{row:?}");
+    }
+    let record = std::fs::read(pre.join("best.record")).unwrap();
+    let cpc = {
+        use burn::module::Module;
+        let rec =
+            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record))
+                .unwrap();
+        mer::model::Cpc::new(&burn::prelude::Device::flex())
+            .try_load_record(rec)
+            .unwrap()
+    };
+    let pretrained = encoder_tensors(&cpc.encoder);
+    // BatchNorm statistics were re-estimated over the speech (log-mel values are far from
+    // 0): two short epochs at Keras' momentum would have left them near 0.
+    let input_mean = &pretrained
+        .iter()
+        .find(|(n, _)| n == "input_bn.running_mean")
+        .unwrap()
+        .1;
+    let input_mean = f32::from_le_bytes(input_mean[..4].try_into().unwrap());
+    assert!(input_mean.abs() > 1.0, "input running mean {input_mean}");
+
+    let transfer = |mode: &str, out: &Path, from: Option<&Path>| {
+        let mut extra = vec!["--precision", "f32"];
+        if let Some(f) = from {
+            extra.extend_from_slice(&["--frozen-from", s(f)]);
+        }
+        ok(transfer_run(&pre, mode, "1", out, &extra));
+    };
+    let (fe, full) = (dir.path().join("fe"), dir.path().join("full"));
+    transfer("feat-ext", &fe, None);
+    transfer("full", &full, Some(&fe));
+    let fe_model = fe.join("model.mer");
+    assert_eq!(
+        encoder_tensors(&model_encoder(&fe_model)),
+        pretrained,
+        "Feat. Ext. changed the encoder"
+    );
+    let meta = |p: &Path| {
+        mer::model_file::ModelFile::from_bytes(&std::fs::read(p).unwrap())
+            .unwrap()
+            .meta
+            .training["schedule"]
+            .clone()
+    };
+    let schedule = meta(&full.join("model.mer"));
+    let changed = |tensors: Vec<(String, Vec<u8>)>| -> Vec<String> {
+        tensors
+            .into_iter()
+            .zip(&pretrained)
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|(a, _)| a.0)
+            .collect()
+    };
+    // The last fine-tuning epoch's weights (the run's last checkpoint): every convolution
+    // moved; the statistics did not (BatchNorm stays in inference mode).
+    let last = {
+        use burn::module::Module;
+        let bytes = std::fs::read(full.join("checkpoint/model.record")).unwrap();
+        let rec = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .unwrap();
+        mer::model::Classifier::new(&burn::prelude::Device::flex())
+            .try_load_record(rec)
+            .unwrap()
+    };
+    let moved = changed(encoder_tensors(&last.encoder));
+    for block in ["block1", "block2", "block3"] {
+        for conv in ["conv1", "conv2"] {
+            let name = format!("{block}.{conv}.weight");
+            assert!(moved.contains(&name), "{name} unchanged: {moved:?}");
+        }
+    }
+    assert!(moved.iter().all(|n| !n.contains("running")), "{moved:?}");
+    // The exported weights are the best phase's: fine-tuned, or the frozen phase's.
+    let exported = changed(encoder_tensors(&model_encoder(&full.join("model.mer"))));
+    if schedule["exported_phase"] == "full" {
+        assert!(!exported.is_empty());
+    } else {
+        assert!(exported.is_empty(), "{exported:?}");
+    }
+    // The model file records the whole schedule.
+    assert_eq!(schedule["pretraining"]["phase"], "cpc");
+    assert_eq!(schedule["pretraining"]["epochs_run"], 2);
+    assert_eq!(schedule["pretraining"]["samples_per_epoch"], 16);
+    assert_eq!(schedule["feat_ext"]["epochs_run"], 2);
+    assert!(schedule["feat_ext"]["optimizer_steps"].as_u64().unwrap() >= 2);
+    assert_eq!(schedule["full"]["phase"], "full");
+    assert!(schedule["full"]["best_epoch"].as_u64().unwrap() <= 2);
+    let fe_schedule = meta(&fe_model);
+    assert_eq!(fe_schedule["exported_phase"], "feat-ext");
+    assert!(fe_schedule["full"].is_null());
+    assert_eq!(fe_schedule["feat_ext"], schedule["feat_ext"]);
 }

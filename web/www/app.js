@@ -264,9 +264,12 @@ async function loadModels() {
     return;
   }
   let entries = [];
+  let defaultFile = null;
   if (text !== null) {
     try {
-      entries = JSON.parse(text).models || [];
+      const index = JSON.parse(text);
+      entries = index.models || [];
+      defaultFile = typeof index.default === 'string' ? index.default : null;
       const verdicts = await state.engine.call('checkIndex', { json: text });
       entries.forEach((e, i) => {
         e.why = verdicts[i];
@@ -300,14 +303,16 @@ async function loadModels() {
     groups.get(key).append(opt);
   }
   select.append(...groups.values());
-  // ?model=FILE, else the model with the best test score, else the first usable one
+  // ?model=FILE, else the index's default (the best on held-out real music), else the
+  // model with the best test score, else the first usable one
   const wanted = entries.findIndex((e) => e.usable && e.file === params.get('model'));
+  const named = entries.findIndex((e) => e.usable && e.file === defaultFile);
   let best = -1;
   entries.forEach((e, i) => {
     const f = testScores(e)?.patch[0];
     if (e.usable && Number.isFinite(f) && (best < 0 || f > testScores(entries[best]).patch[0])) best = i;
   });
-  const pick = wanted >= 0 ? wanted : best >= 0 ? best : entries.findIndex((e) => e.usable);
+  const pick = [wanted, named, best].find((i) => i >= 0) ?? entries.findIndex((e) => e.usable);
   if (pick >= 0) select.value = String(pick);
   select.disabled = false;
   $('compare').disabled = entries.filter((e) => e.usable).length < 1;
