@@ -60,7 +60,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
         /// Patches per forward pass
-        #[arg(long, default_value_t = mer::inference::DEFAULT_BATCH)]
+        #[arg(long, value_parser = positive, default_value_t = mer::inference::DEFAULT_BATCH)]
         batch: usize,
     },
     /// Show a model file's metadata
@@ -80,15 +80,15 @@ enum Command {
         #[arg(long, required = true)]
         speech: Vec<data::SpeechSource>,
         /// Hours of speech drawn at random (seeded); all when absent
-        #[arg(long)]
+        #[arg(long, value_parser = positive_hours)]
         hours: Option<f64>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, value_parser = positive, default_value_t = 100)]
         epochs: usize,
         /// Batch size (the original used 4 for the SCAE)
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, value_parser = positive, default_value_t = 32)]
         batch: usize,
         /// Patches (CPC: windows) drawn per epoch; all when absent
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         epoch_patches: Option<usize>,
         /// CPC objective
         #[arg(long, value_enum, default_value_t = train::CpcObjective::Binary)]
@@ -122,22 +122,22 @@ enum Command {
         #[arg(long)]
         frozen_from: Option<PathBuf>,
         /// Midpoint of continuous arousal/valence values (CH-818's layout)
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, value_parser = finite, default_value_t = 0.0)]
         av_midpoint: f64,
         #[arg(long, value_enum)]
         mode: ModeArg,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, value_parser = positive, default_value_t = 100)]
         epochs: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, value_parser = positive, default_value_t = 64)]
         batch: usize,
         /// Patches drawn per epoch (both phases); all when absent
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         epoch_patches: Option<usize>,
         /// Patches drawn per epoch of the Full phase (default: --epoch-patches)
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         full_epoch_patches: Option<usize>,
         /// Epochs without a better validation loss before a phase stops (the original: 50)
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         patience: Option<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -161,7 +161,7 @@ enum Command {
         /// train, val, test (the split written beside the model) or all
         #[arg(long, default_value = "test")]
         split: String,
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, value_parser = finite, default_value_t = 0.0)]
         av_midpoint: f64,
         /// Print JSON instead of Markdown
         #[arg(long)]
@@ -176,7 +176,7 @@ enum Command {
     Baselines {
         #[arg(long)]
         music: PathBuf,
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, value_parser = finite, default_value_t = 0.0)]
         av_midpoint: f64,
         /// Print JSON (with each song's descriptors) instead of Markdown
         #[arg(long)]
@@ -202,26 +202,26 @@ enum Command {
         #[arg(long)]
         music_man: PathBuf,
         /// Midpoint of continuous arousal/valence in --music-man
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, value_parser = finite, default_value_t = 0.0)]
         music_man_midpoint: f64,
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, value_parser = positive, default_value_t = 4)]
         repeats: usize,
         /// Hours of speech per pretraining (the paper: 3 or 30)
-        #[arg(long)]
+        #[arg(long, value_parser = positive_hours)]
         hours: Option<f64>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, value_parser = positive, default_value_t = 100)]
         pretrain_epochs: usize,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, value_parser = positive, default_value_t = 100)]
         transfer_epochs: usize,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, value_parser = positive, default_value_t = 32)]
         pretrain_batch: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, value_parser = positive, default_value_t = 64)]
         transfer_batch: usize,
         /// Patches (CPC: windows) drawn per pretraining epoch; all when absent
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         epoch_patches: Option<usize>,
         /// Patches drawn per transfer epoch (default: --epoch-patches)
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         transfer_epoch_patches: Option<usize>,
         #[arg(long, value_enum, default_value_t = train::CpcObjective::Binary)]
         objective: train::CpcObjective,
@@ -728,6 +728,32 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         output::print_meta(path, size, &file);
     }
     Ok(())
+}
+
+/// A count that must be at least 1 (epochs, batch sizes, patches, patience, repeats).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A finite number (NaN and infinities are refused).
+fn finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(x) => Err(format!("{x} is not a finite number")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Hours of speech: finite and above 0.
+fn positive_hours(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        x if x > 0.0 => Ok(x),
+        x => Err(format!("{x}: must be above 0")),
+    }
 }
 
 fn index(dir: &Path, default: Option<&str>) -> Result<()> {

@@ -597,6 +597,56 @@ fn training_refuses_bad_input_clearly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not a pretraining run"), "{err}");
     assert!(!err.contains("panicked"));
+    // Settings that cannot train are refused before anything is written, naming the flag.
+    let pre = dir.path().join("pre");
+    let music = corpora().music();
+    for (flag, value, says) in [
+        ("--epochs", "0", "at least 1"),
+        ("--batch", "0", "at least 1"),
+        ("--epoch-patches", "0", "at least 1"),
+        ("--patience", "0", "at least 1"),
+        ("--av-midpoint", "NaN", "not a finite number"),
+        ("--av-midpoint", "inf", "not a finite number"),
+    ] {
+        let o = trainer(&[
+            "transfer",
+            "--encoder",
+            s(&pre),
+            "--music",
+            s(&music),
+            "--mode",
+            "feat-ext",
+            flag,
+            value,
+            "--out",
+            s(&dir.path().join("z")),
+        ]);
+        assert!(!o.status.success(), "{flag} {value} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(flag) && err.contains(says),
+            "{flag} {value}: {err}"
+        );
+        assert!(
+            !dir.path().join("z").exists(),
+            "{flag} {value}: a run folder was made"
+        );
+    }
+    for (flag, value) in [("--epochs", "0"), ("--hours", "0"), ("--hours", "NaN")] {
+        let o = trainer(&[
+            "pretrain",
+            "--method",
+            "dae",
+            "--speech",
+            s(dir.path()),
+            flag,
+            value,
+            "--out",
+            s(&dir.path().join("p")),
+        ]);
+        assert!(!o.status.success(), "{flag} {value} accepted");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(flag));
+    }
 }
 
 #[test]
