@@ -8,6 +8,37 @@ use rubato::{FftFixedIn, Resampler};
 
 use crate::MerError;
 
+/// Sample rates accepted from a file or a caller. A header may claim any rate up to 2^32,
+/// and the resampler's FFT sizes follow the rate divided by its common divisor with the
+/// target: a prime rate near 2^31 would ask for gigabytes. Real audio lies well inside.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+/// The most channels accepted (7.1 is 8; ambisonic and multitrack files go to 64).
+pub const MAX_CHANNELS: usize = 64;
+
+/// Refuses a sample rate outside [`SAMPLE_RATES`] with one clear line.
+pub fn check_rate(rate: u32) -> Result<(), MerError> {
+    if SAMPLE_RATES.contains(&rate) {
+        Ok(())
+    } else {
+        Err(MerError::Audio(format!(
+            "a sample rate of {rate} Hz is out of range ({} to {} Hz)",
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        )))
+    }
+}
+
+/// Refuses more than [`MAX_CHANNELS`] channels with one clear line.
+pub fn check_channels(n: usize) -> Result<(), MerError> {
+    if n <= MAX_CHANNELS {
+        Ok(())
+    } else {
+        Err(MerError::Audio(format!(
+            "{n} channels: more than the {MAX_CHANNELS} accepted"
+        )))
+    }
+}
+
 /// Decoded audio: one `Vec` per channel, all of the same length.
 #[derive(Debug, Clone)]
 pub struct Audio {
@@ -49,9 +80,8 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, MerErro
     if from == to || samples.is_empty() {
         return Ok(samples.to_vec());
     }
-    if from == 0 {
-        return Err(MerError::Audio("sample rate is 0".into()));
-    }
+    check_rate(from)?;
+    check_rate(to)?;
     let expected = (samples.len() as u64 * u64::from(to)).div_ceil(u64::from(from)) as usize;
     let chunk = 4096;
     let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 2, 1)
@@ -163,9 +193,8 @@ mod decode {
         if audio.frames() == 0 {
             return Err(MerError::Audio("the file holds no audio samples".into()));
         }
-        if audio.sample_rate == 0 {
-            return Err(MerError::Audio("the file gives a sample rate of 0".into()));
-        }
+        super::check_rate(audio.sample_rate)?;
+        super::check_channels(audio.channels.len())?;
         Ok(audio)
     }
 
@@ -180,6 +209,10 @@ mod decode {
             other => WavError::Bad(format!("not a valid WAV file: {other}")),
         })?;
         let spec = reader.spec();
+        // What the header claims is checked before any sample is read.
+        let bad = |e: MerError| WavError::Bad(e.to_string());
+        super::check_rate(spec.sample_rate).map_err(bad)?;
+        super::check_channels(usize::from(spec.channels)).map_err(bad)?;
         let n_channels = usize::from(spec.channels.max(1));
         let declared = reader.duration() as usize;
         let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
@@ -257,6 +290,13 @@ mod decode {
             .ok_or_else(|| MerError::Audio("the file has no audio track".into()))?;
         let track_id = track.id;
         let declared_frames = track.codec_params.n_frames;
+        // What the container claims is checked before decoding.
+        if let Some(rate) = track.codec_params.sample_rate {
+            super::check_rate(rate)?;
+        }
+        if let Some(ch) = track.codec_params.channels {
+            super::check_channels(ch.count())?;
+        }
         let mut decoder = symphonia::default::get_codecs()
             .make(&track.codec_params, &DecoderOptions::default())
             .map_err(|e| match e {
@@ -297,7 +337,9 @@ mod decode {
             decoded_packets += 1;
             let spec = *decoded.spec();
             sample_rate = spec.rate;
+            super::check_rate(sample_rate)?;
             let n = spec.channels.count().max(1);
+            super::check_channels(n)?;
             if channels.is_empty() {
                 channels = vec![Vec::new(); n];
             }

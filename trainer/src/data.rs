@@ -400,10 +400,12 @@ impl FeatureCache {
         if bytes.len() < 16 || &bytes[..8] != CACHE_MAGIC {
             return None;
         }
-        let n = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
+        let n = usize::try_from(u64::from_le_bytes(bytes[8..16].try_into().ok()?)).ok()?;
         let r = self.extractor.recipe();
         let per = r.n_mels * r.patch_frames;
-        if bytes.len() != 16 + n * per * 4 {
+        // A damaged count may overflow: such a file is not a cache entry (recomputed).
+        let expected = n.checked_mul(per * 4).and_then(|b| b.checked_add(16))?;
+        if bytes.len() != expected {
             return None;
         }
         let data = bytes[16..]
@@ -578,6 +580,28 @@ mod tests {
             assert_eq!(count(&s.val), 3, "15 % of 17, rounded");
             assert_eq!(count(&s.train), 14);
         }
+    }
+
+    #[test]
+    fn a_damaged_cache_entry_is_recomputed_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path()).unwrap();
+        let entry = dir.path().join("x.patches");
+        // Counts whose byte size overflows, or disagrees with the file's length.
+        for n in [u64::MAX, u64::MAX / 4 + 1, 1 << 62, 3] {
+            let mut bytes = CACHE_MAGIC.to_vec();
+            bytes.extend_from_slice(&n.to_le_bytes());
+            bytes.extend_from_slice(&[0u8; 64]);
+            std::fs::write(&entry, &bytes).unwrap();
+            assert!(cache.read(&entry).is_none(), "count {n} accepted");
+        }
+        // A sound entry reads back.
+        let per = 128 * 31;
+        let mut bytes = CACHE_MAGIC.to_vec();
+        bytes.extend_from_slice(&2u64.to_le_bytes());
+        bytes.extend(std::iter::repeat_n(0u8, 2 * per * 4));
+        std::fs::write(&entry, &bytes).unwrap();
+        assert_eq!(cache.read(&entry).unwrap().n, 2);
     }
 
     #[test]

@@ -663,9 +663,24 @@ fn predict(
         )
         .expect("valid template"),
     );
+    // No panic may end the batch: one in a file's work is that file's error (its message
+    // kept, the default hook's backtrace note silenced while the files run).
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     for path in audio {
         pb.set_message(path.display().to_string());
-        match predict_one(&classifier, &fx, &device, path, batch) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            predict_one(&classifier, &fx, &device, path, batch)
+        }))
+        .unwrap_or_else(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(anyhow::anyhow!("internal error while predicting: {what}"))
+        });
+        match outcome {
             Ok(p) => {
                 if format == Format::Table {
                     pb.suspend(|| output::print_table(path, &file.meta, &p));
@@ -679,6 +694,7 @@ fn predict(
         }
         pb.inc(1);
     }
+    std::panic::set_hook(hook);
     pb.finish_and_clear();
     match format {
         Format::Table => {}

@@ -27,16 +27,15 @@ pub fn training_curves(metrics_csv: &Path, out: &Path, title: &str) -> Result<()
                 .collect()
         })
         .collect();
-    let train: Vec<(f64, f64)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((i + 1) as f64, r[tl]))
-        .collect();
-    let val: Vec<(f64, f64)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((i + 1) as f64, r[vl]))
-        .collect();
+    // A short (damaged, or cut) row has no value there: a gap, not a panic.
+    let column = |c: usize| -> Vec<(f64, f64)> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| ((i + 1) as f64, r.get(c).copied().unwrap_or(f64::NAN)))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let (train, val) = (column(tl), column(vl));
     let finite = train
         .iter()
         .chain(&val)
@@ -157,4 +156,27 @@ pub fn confusion(c: &Confusion, out: &Path, title: &str) -> Result<()> {
     .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_or_damaged_metrics_rows_are_gaps_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("metrics.csv");
+        let svg = dir.path().join("curves.svg");
+        std::fs::write(
+            &csv,
+            "phase,epoch,train_loss,val_loss,lr,seconds\n0,1,2.0,2.5,1e-3,3\n0,2\n0,3,x,1.5,1e-3,3\n",
+        )
+        .unwrap();
+        training_curves(&csv, &svg, "t").unwrap();
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+        // Nothing to draw: one clear error.
+        std::fs::write(&csv, "phase,epoch,train_loss,val_loss\n0,1\n").unwrap();
+        let e = training_curves(&csv, &svg, "t").unwrap_err().to_string();
+        assert!(e.contains("no epochs yet"), "{e}");
+    }
 }

@@ -330,8 +330,17 @@ fn bad_audio_gets_one_clear_line() {
         }
         w.finalize().unwrap();
     }
+    // A header claiming a prime rate near 2^31 (the resampler's FFT would need gigabytes).
+    let huge_rate = d.join("huge-rate.wav");
+    write_wav(&huge_rate, 16_000, 1, 16, false, 1.0, false);
+    let mut bytes = std::fs::read(&huge_rate).unwrap();
+    assert_eq!(&bytes[12..16], b"fmt ");
+    bytes[24..28].copy_from_slice(&2_147_483_629u32.to_le_bytes());
+    bytes[28..32].copy_from_slice(&2_147_483_629u32.wrapping_mul(2).to_le_bytes());
+    std::fs::write(&huge_rate, &bytes).unwrap();
     let missing = d.join("missing.wav");
-    let cases: [(&Path, &str); 6] = [
+    let cases: [(&Path, &str); 7] = [
+        (&huge_rate, "out of range"),
         (&text, "not an audio file"),
         (&empty, "empty"),
         (&truncated, "truncated"),
