@@ -15,6 +15,10 @@
 //!   register, timbre, dissonance), balanced, in 30-s clips;
 //! - `music/real`: Wesnoth's recorded soundtrack cut into 30-s clips, labelled from the
 //!   track titles in a reviewable CSV;
+//! - `music/games`: real recorded game music (UFO:AI, 0 A.D., SuperTuxKart, Wesnoth, Extreme
+//!   Tux Racer, Singularity, Colobot) labelled from the games' own data files (which track
+//!   plays in battle or peace, on victory or defeat) and, for the dimension a game says
+//!   nothing about, by a teacher model (vibenet); see corpus_games.rs;
 //! - `CORPORA.md` and `corpus.json`: every source with its version, licence, SHA-256, size
 //!   and minutes used; how labels were made; the time of each stage.
 //!
@@ -38,6 +42,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::io;
+
+#[path = "corpus_games.rs"]
+mod games;
 
 /// Bumped whenever the output of a stage changes for the same inputs.
 const CORPUS_VERSION: u32 = 3;
@@ -79,18 +86,22 @@ pub enum CorpusCommand {
     /// Build the demo corpora: English and Mandarin speech (>= 3 h each; real recordings
     /// from Debian packages topped up with text-to-speech), two quadrant-labelled music sets
     /// rendered from real melodies with controlled emotional cues (western, chinese), and
-    /// Wesnoth's recorded music labelled from its track titles. Writes DIR/CORPORA.md
+    /// Wesnoth's recorded music labelled from its track titles, and recorded game music
+    /// labelled from the games' own data files plus a teacher model. Writes DIR/CORPORA.md
     /// (sources, licences, checksums, minutes, how labels were made). Downloads are cached
     /// and checksummed; finished stages are skipped on a second run.
     ///
     /// Layout: DIR/speech/eng, DIR/speech/man, DIR/music/western/annotations.csv,
     /// DIR/music/chinese/annotations.csv, DIR/music/both.csv (the two sets in one CSV),
-    /// DIR/music/real/annotations.csv; so
+    /// DIR/music/real/annotations.csv, DIR/music/games/{annotations,train,heldout}.csv
+    /// (held out: every clip of UFO:AI), DIR/music/shipped.csv (both.csv plus the games'
+    /// training clips); so
     /// `trainer reproduce --speech-en DIR/speech/eng --speech-man DIR/speech/man
     /// --music-en DIR/music/western/annotations.csv --music-man
     /// DIR/music/chinese/annotations.csv` runs on it directly. Needs Debian's apt (the
     /// packages are fetched with `apt-get download`; espeak-ng and festival are installed
-    /// with `apt-get install` when missing, which needs root) and python3 with venv.
+    /// with `apt-get install` when missing, which needs root) and python3 (CPython 3.11
+    /// for the teacher's pinned wheels) with venv.
     Demo {
         /// Output folder
         #[arg(long)]
@@ -144,6 +155,12 @@ struct Plan {
 }
 
 impl Plan {
+    /// Game music (stage music-games): at most this many clips per track. A method, not a
+    /// field, so that the other stages' keys (which hash the plan) stay as they were.
+    fn games_clips_per_track(&self) -> usize {
+        if self.small { 1 } else { 4 }
+    }
+
     fn new(small: bool) -> Self {
         if small {
             Plan {
@@ -219,6 +236,8 @@ struct Ctx {
     debs: BTreeMap<String, Deb>,
     tools: Vec<Tool>,
     wheels: Vec<Wheel>,
+    /// The teacher's wheels (stage music-games; set after the other stages have run).
+    teacher_wheels: Vec<Wheel>,
     /// (stage, seconds this run, seconds when built, skipped)
     times: Vec<(String, f64, f64, bool)>,
     stats: BTreeMap<String, serde_json::Value>,
@@ -237,6 +256,7 @@ fn demo(out: &Path, cache: &Path, small: bool) -> Result<()> {
         debs: BTreeMap::new(),
         tools: Vec::new(),
         wheels: Vec::new(),
+        teacher_wheels: Vec::new(),
         times: Vec::new(),
         stats: BTreeMap::new(),
         apt_updated: false,
@@ -276,6 +296,13 @@ fn demo(out: &Path, cache: &Path, small: bool) -> Result<()> {
     )?;
     stage(&mut ctx, "music-both", &[], build_music_both)?;
     stage(&mut ctx, "music-real", &["music/real"], build_music_real)?;
+    // The game packages and the teacher come last, so the stages above keep their keys.
+    let t = Instant::now();
+    games::prepare(&mut ctx)?;
+    let secs = t.elapsed().as_secs_f64();
+    ctx.times
+        .push(("downloads (games, teacher)".into(), secs, secs, false));
+    stage(&mut ctx, games::STAGE, &["music/games"], games::build)?;
 
     let secs = total.elapsed().as_secs_f64();
     write_report(&ctx, secs)?;
@@ -361,6 +388,9 @@ fn stage_key(ctx: &Ctx, name: &str) -> String {
         h.update(format!("{} {}", w.name, w.sha256));
     }
     h.update(HELPER_PY);
+    if name == games::STAGE {
+        h.update(games::key_extra(ctx));
+    }
     hex(&h.finalize())
 }
 
@@ -655,6 +685,43 @@ fn venv_python(ctx: &Ctx) -> PathBuf {
     ctx.cache.join("venv/bin/python")
 }
 
+/// A PyPI wheel in `dir` (downloaded with `py -m pip download` unless there), checked
+/// against its pinned SHA-256: a mismatch deletes the file and stops with one line.
+fn fetch_wheel(py: &Path, dir: &Path, name: &str, version: &str, sha: &str) -> Result<PathBuf> {
+    let prefix = format!("{name}-{version}-");
+    let found = || -> Option<PathBuf> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with(&prefix) && n.ends_with(".whl")
+                })
+            })
+    };
+    let path = match found() {
+        Some(p) => p,
+        None => {
+            run_cmd(
+                Command::new(py)
+                    .args(["-m", "pip", "download", "-q", "--no-deps"])
+                    .args(["--only-binary", ":all:", "-d"])
+                    .arg(dir)
+                    .arg(format!("{name}=={version}")),
+            )
+            .with_context(|| format!("downloading {name} {version} from PyPI"))?;
+            found().with_context(|| format!("pip wrote no wheel of {name}"))?
+        }
+    };
+    let sum = sha256_file(&path)?;
+    if sum != sha {
+        let _ = std::fs::remove_file(&path);
+        bail!("{name} {version}: SHA-256 mismatch: {sum} downloaded, {sha} pinned");
+    }
+    Ok(path)
+}
+
 /// A Python virtual environment in the cache with music21 and pypinyin, installed from
 /// wheels downloaded once and checked against pinned SHA-256 values.
 fn ensure_python(ctx: &Ctx) -> Result<Vec<Wheel>> {
@@ -680,35 +747,8 @@ fn ensure_python(ctx: &Ctx) -> Result<Vec<Wheel>> {
     }
     let mut files = Vec::new();
     for (name, version, sha) in WHEELS {
-        let found = |dir: &Path| -> Option<PathBuf> {
-            std::fs::read_dir(dir)
-                .ok()?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| {
-                    p.file_name().is_some_and(|n| {
-                        let n = n.to_string_lossy();
-                        n.starts_with(&format!("{name}-{version}-")) && n.ends_with(".whl")
-                    })
-                })
-        };
-        let path = match found(&wheels_dir) {
-            Some(p) => p,
-            None => {
-                run_cmd(
-                    Command::new(&py)
-                        .args(["-m", "pip", "download", "-q", "--no-deps", "-d"])
-                        .arg(&wheels_dir)
-                        .arg(format!("{name}=={version}")),
-                )
-                .with_context(|| format!("downloading {name} {version} from PyPI"))?;
-                found(&wheels_dir).with_context(|| format!("pip wrote no wheel of {name}"))?
-            }
-        };
-        let sum = sha256_file(&path)?;
-        if sum != *sha {
-            let _ = std::fs::remove_file(&path);
-            bail!("{name} {version}: SHA-256 mismatch: {sum} downloaded, {sha} pinned");
-        }
+        let path = fetch_wheel(&py, &wheels_dir, name, version, sha)?;
+        let sum = sha.to_string();
         files.push(path);
         out.push(Wheel {
             name: (*name).into(),
@@ -2421,9 +2461,10 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
          (in review.csv only, never for training or reporting): guesses from indirect titles \
          (heroes, minstrels, siege, revenge, casualties, sanctuary, silence...). Tracks whose \
          titles state no mood are not used: {}. Other Debian game-music packages were examined \
-         and not used: singularity-music and warzone2100-music title their tracks without a \
-         mood (\"Enemy Unknown\", \"Nuclear Heartbeat\", \"Track 3\"), and warzone2100's \
-         are Opus, which the trainer does not decode.\n\n",
+         for title labels and not used here: singularity-music and warzone2100-music title \
+         their tracks without a mood (\"Enemy Unknown\", \"Nuclear Heartbeat\", \"Track \
+         3\"), and warzone2100's are Opus, which the trainer does not decode. Labels read \
+         from the games' data instead of titles are in music/games (below).\n\n",
         counts_text(&r["defensible_per_quadrant"]),
         ctx.plan.real_clips_per_track,
         r["unlabelled_tracks"]
@@ -2431,6 +2472,10 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
             .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     ));
+
+    if stats.get(games::STAGE).is_some() {
+        md.push_str(&games::report(ctx, &stats));
+    }
 
     // Sources.
     let used_min = |name: &str| -> String {
@@ -2444,8 +2489,17 @@ fn write_report(ctx: &Ctx, total_secs: f64) -> Result<()> {
                         .as_f64()
                         .unwrap_or(0.0)
             }
-            "wesnoth-1.16-music" => r["minutes"].as_f64().unwrap_or(0.0),
+            "wesnoth-1.16-music" => {
+                r["minutes"].as_f64().unwrap_or(0.0)
+                    + games::package_minutes(&stats, name).unwrap_or(0.0)
+            }
+            _ if games::package_minutes(&stats, name).is_some() => {
+                games::package_minutes(&stats, name).unwrap_or(0.0)
+            }
             "fortunes" | "fortunes-zh" => return "text".into(),
+            "ufoai-common" | "singularity" | "colobot-common" | "wesnoth-1.16-data" => {
+                return "game data".into();
+            }
             _ => minutes(&stats, "speech-eng", name),
         };
         format!("{m:.1}")

@@ -136,6 +136,136 @@ fn check_music_set(csv: &Path, per_quadrant: usize, tmp: &Path) {
     }
 }
 
+/// The (arousal, valence) cue of each game usage (`GameUsage`) as the games' data states it.
+fn usage_cue(usage: &str) -> (Option<bool>, Option<bool>) {
+    match usage {
+        "geoscape" | "peace" | "normal version" | "calm race" => (Some(false), None),
+        "battlescape" | "aircombat" | "battle" | "final-lap version" | "spunky race" => {
+            (Some(true), None)
+        }
+        "campaign won" | "victory" | "race-win" | "gp-win" | "won race" | "win" | "win scene" => {
+            (None, Some(true))
+        }
+        "campaign lost" | "defeat" | "race-lose" | "gp-lose" | "lost race" | "lose"
+        | "lost scene" => (None, Some(false)),
+        other => panic!("unknown game usage {other:?}"),
+    }
+}
+
+/// music/games: real game music labelled from the games' data plus the teacher.
+fn check_games(out: &Path) {
+    let games = out.join("music/games");
+    let (header, rows) = read_csv(&games.join("annotations.csv"));
+    assert_eq!(
+        header,
+        [
+            "Songs",
+            "Quads",
+            "Arousal",
+            "Valence",
+            "Game",
+            "Package",
+            "Track",
+            "StartSeconds",
+            "GameUsage",
+            "ArousalSource",
+            "ValenceSource",
+            "TeacherValence",
+            "TeacherEnergy",
+            "Licence",
+            "Seconds",
+        ]
+    );
+    assert!(rows.len() >= 6, "{} game clips", rows.len());
+    let mut game_arousal = 0;
+    let mut game_valence = 0;
+    for row in &rows {
+        let path = games.join(&row[0]);
+        assert!(path.is_file(), "missing {}", row[0]);
+        let secs = wav_seconds(&path);
+        assert!((5.0..=30.01).contains(&secs), "{}: {secs} s", row[0]);
+        assert!(
+            !row[5].starts_with("naev-data") && !row[5].starts_with("flare-game"),
+            "{row:?}"
+        );
+        let pos = |s: &str| match s {
+            "positive" => true,
+            "negative" => false,
+            other => panic!("bad sign {other} in {row:?}"),
+        };
+        let (a, v) = (pos(&row[2]), pos(&row[3]));
+        let q = match (a, v) {
+            (true, true) => "Q1",
+            (true, false) => "Q2",
+            (false, false) => "Q3",
+            (false, true) => "Q4",
+        };
+        assert_eq!(row[1], q, "{row:?}");
+        let tv: f64 = row[11].parse().unwrap();
+        let te: f64 = row[12].parse().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&tv) && (0.0..=1.0).contains(&te),
+            "{row:?}"
+        );
+        assert!(!row[13].is_empty(), "no licence: {row:?}");
+        let cues: Vec<(Option<bool>, Option<bool>)> = row[8].split("; ").map(usage_cue).collect();
+        for (dim, sign, src, teacher) in [(0, a, &row[9], te), (1, v, &row[10], tv)] {
+            if src.starts_with("game:") {
+                // Every usage that states this dimension states the same sign as the label.
+                let stated: Vec<bool> = cues
+                    .iter()
+                    .filter_map(|c| if dim == 0 { c.0 } else { c.1 })
+                    .collect();
+                assert!(!stated.is_empty(), "game label without a cue: {row:?}");
+                assert!(stated.iter().all(|&s| s == sign), "{row:?}");
+                if dim == 0 {
+                    game_arousal += 1;
+                } else {
+                    game_valence += 1;
+                }
+            } else {
+                assert!(src.starts_with("teacher:vibenet "), "{row:?}");
+                assert_eq!(sign, teacher > 0.5, "{row:?}");
+            }
+        }
+    }
+    assert!(game_arousal > 0 && game_valence > 0);
+
+    // heldout.csv (UFO:AI) and train.csv (the other games) partition annotations.csv.
+    let (h1, held) = read_csv(&games.join("heldout.csv"));
+    let (h2, train) = read_csv(&games.join("train.csv"));
+    assert_eq!(h1, header);
+    assert_eq!(h2, header);
+    assert!(held.iter().all(|r| r[4] == "ufoai"), "{held:?}");
+    assert!(train.iter().all(|r| r[4] != "ufoai"));
+    let mut joined: Vec<Vec<String>> = held.iter().chain(&train).cloned().collect();
+    let mut all = rows.clone();
+    joined.sort();
+    all.sort();
+    assert_eq!(joined, all);
+
+    // shipped.csv: both.csv's rows, then the games' training rows.
+    let (hs, shipped) = read_csv(&out.join("music/shipped.csv"));
+    assert_eq!(hs, ["Songs", "Quads", "Arousal", "Valence"]);
+    let (_, both) = read_csv(&out.join("music/both.csv"));
+    let mut want = both.clone();
+    want.extend(train.iter().map(|r| {
+        vec![
+            format!("games/{}", r[0]),
+            r[1].clone(),
+            r[2].clone(),
+            r[3].clone(),
+        ]
+    }));
+    assert_eq!(shipped, want);
+    for r in &shipped {
+        assert!(out.join("music").join(&r[0]).is_file(), "{r:?}");
+    }
+    let md = std::fs::read_to_string(out.join("CORPORA.md")).unwrap();
+    assert!(md.contains("music/games"));
+    assert!(md.contains("teacher AUC"));
+}
+
 #[test]
 fn small_demo_corpora_build_and_rebuild_from_cache() {
     let tmp = tempfile::tempdir().unwrap();
@@ -182,6 +312,8 @@ fn small_demo_corpora_build_and_rebuild_from_cache() {
         assert!(out.join("music/real").join(&row[0]).is_file());
     }
 
+    check_games(&out);
+
     // The report: every source with its SHA-256 and licence; nothing held out is used.
     let md = std::fs::read_to_string(out.join("CORPORA.md")).unwrap();
     for pkg in [
@@ -196,6 +328,11 @@ fn small_demo_corpora_build_and_rebuild_from_cache() {
         "festvox-us-slt-hts",
         "music21",
         "pypinyin",
+        "extremetuxracer-data",
+        "singularity-music",
+        "colobot-common-sounds",
+        "vibenet",
+        "onnxruntime",
     ] {
         let line = md
             .lines()
