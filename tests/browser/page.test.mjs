@@ -112,6 +112,20 @@ test('model picker re-runs the song; compare runs every usable model', async (t)
   await page.close();
 });
 
+test('the picker starts on index.json\'s default, unless ?model= names another', async () => {
+  const index = JSON.parse(readFileSync(path.join(MODELS, 'index.json'), 'utf8'));
+  assert.equal(index.default, 'd-cpc-feat-ext-mix.mer');
+  const chosen = async (query) => {
+    const page = await open(browser.context, query);
+    await page.waitForFunction(() => !document.querySelector('#model').disabled, null, { timeout: 60_000 });
+    const i = Number(await page.inputValue('#model'));
+    await page.close();
+    return index.models[i].file;
+  };
+  assert.equal(await chosen('?backend=cpu'), 'd-cpc-feat-ext-mix.mer');
+  assert.equal(await chosen('?backend=cpu&model=b-seed2.mer'), 'b-seed2.mer');
+});
+
 test('a damaged model file gives a clear message, and the page keeps working', async () => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   const ok = await analyse(page, fixture('music.wav'));

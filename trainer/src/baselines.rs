@@ -154,7 +154,11 @@ pub fn baselines(music: &MusicSet, idx: &[usize]) -> anyhow::Result<Baselines> {
         .map(|(q, c)| (q, *c))
         .unwrap_or((0, 0));
     let mut scores = vec![BaselineScore {
-        name: format!("always Q{}", majority + 1),
+        name: if people.is_empty() {
+            "a constant quadrant (no song has both labels by people)".into()
+        } else {
+            format!("always Q{}", majority + 1)
+        },
         arousal_auc: None,
         valence_auc: None,
         quadrant_accuracy: (!people.is_empty()).then(|| most as f64 / people.len() as f64),
