@@ -406,9 +406,12 @@ async function forgetModel(entry) {
   if (cache) await cache.delete(modelUrl(entry));
 }
 
+// The id a model goes by in the workers: its file and the version of its index entry.
+const modelIdOf = (entry) => `${entry.file}#${entry.version}`;
+
 // Makes `entry` the current model of every worker (downloading and checking it if needed).
 async function ensureModel(entry, label) {
-  const modelId = `${entry.file}#${entry.version}`;
+  const modelId = modelIdOf(entry);
   const all = workers();
   const have = await Promise.all(all.map((w) => w.call('model', { modelId })));
   const need = all.filter((_, i) => !have[i].cached);
@@ -515,12 +518,13 @@ async function handleFile(file) {
   if (state.song && state.song.url) URL.revokeObjectURL(state.song.url);
   state.song = null;
   state.songInWorker = false;
+  let url = null;
   try {
     if (file.size === 0) throw new Refused(`“${file.name}” is empty.`);
     if (file.size > MAX_BYTES) {
       throw new Refused(`“${file.name}” is ${mb(file.size)}; the page analyses files of up to 1 GB (songs of up to 30 minutes).`);
     }
-    const url = URL.createObjectURL(file);
+    url = URL.createObjectURL(file);
     const audio = $('audio');
     setProgress(`Reading ${file.name}…`, null);
     const probed = await probeDuration(audio, url);
@@ -567,11 +571,18 @@ async function handleFile(file) {
       featuresMs: performance.now() - tFeatures,
       t0,
     };
+    // a song given while the page starts waits for the list of models
+    await state.modelsLoaded;
+    if (stale()) return;
     $('compare').disabled = !state.models.some((m) => m.usable);
     await analyseWith(currentModel(), gen, t0);
   } catch (e) {
     if (stale()) return;
     failed(e);
+  } finally {
+    // a file that did not become the song (refused, or replaced by a newer one) lets go of
+    // its object URL
+    if (url && !(state.song && state.song.url === url)) URL.revokeObjectURL(url);
   }
 }
 
@@ -598,10 +609,24 @@ function failed(e) {
 }
 
 // Runs one model on the song: patches go out in small batches to whichever worker is free
-// (one WebGPU worker, or every CPU worker); returns { prediction, ms, loadMs }.
+// (one WebGPU worker, or every CPU worker); returns { prediction, ms, loadMs }. The run
+// covers the model's loading too, so that a new analysis waits until an older one can no
+// longer load its model into the workers, and each batch names the model it must run on.
 async function classify(entry, label) {
   const token = state.runToken;
+  const work = classifyWith(entry, label, token);
+  state.running = work;
+  try {
+    return await work;
+  } finally {
+    if (state.running === work) state.running = null;
+  }
+}
+
+async function classifyWith(entry, label, token) {
   const loadMs = await ensureModel(entry, label);
+  if (token !== state.runToken) throw new Cancelled('cancelled');
+  const modelId = modelIdOf(entry);
   const total = state.song.patches;
   const gpu = (await state.engine.info).backend === 'webgpu';
   const batch = gpu ? 64 : 16;
@@ -617,17 +642,12 @@ async function classify(entry, label) {
       const start = next;
       const end = Math.min(total, start + batch);
       next = end;
-      probs.set(await w.call('classifyRange', { start, end }), start * 8);
+      probs.set(await w.call('classifyRange', { start, end, modelId }), start * 8);
       done += end - start;
       if (token === state.runToken) setProgress(`${label}: listening… ${done} of ${total} patches`, done / total);
     }
   }));
-  state.running = run;
-  try {
-    await run;
-  } finally {
-    if (state.running === run) state.running = null;
-  }
+  await run;
   const prediction = await state.engine.call('aggregate', { probs }, [probs.buffer]);
   return { prediction, ms: performance.now() - t0, loadMs, workers: all.length };
 }
@@ -1066,7 +1086,7 @@ function main() {
   drawLegend();
   resetResult(null);
   showBackend();
-  loadModels();
+  state.modelsLoaded = loadModels().catch(() => {});
 }
 
 main();

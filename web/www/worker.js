@@ -5,6 +5,15 @@ import init, { aggregate, createEngine, checkIndex } from './mer-web.js';
 
 const ready = init();
 let engine = null;
+// The engine's start (the `init` request): every other request waits for it, so that a
+// song dropped while the page is still starting is analysed once the engine is there.
+let started = null;
+
+async function engineReady() {
+  if (!started) throw new Error('the analysis engine was not started');
+  await started;
+  return engine;
+}
 
 function reply(id, value) {
   // typed arrays move to the page without a copy
@@ -37,29 +46,8 @@ function adapterWords(adapter) {
 const ops = {
   // backend: "auto" (WebGPU when an adapter exists, else CPU), "webgpu" or "cpu".
   async init({ backend }) {
-    await ready;
-    let note = '';
-    let adapter = '';
-    if (backend !== 'cpu') {
-      const a = await gpuAdapter();
-      // A fallback adapter is a GPU emulated on the CPU (SwiftShader): many times slower
-      // than the CPU path itself, so "auto" only takes a real GPU.
-      const fallback = a && !!((a.info && a.info.isFallbackAdapter) || a.isFallbackAdapter);
-      if (a && (backend === 'webgpu' || !fallback)) {
-        adapter = adapterWords(a);
-        try {
-          engine = await createEngine(true);
-        } catch (e) {
-          note = `WebGPU could not start (${e.message || e}); using the CPU.`;
-        }
-      } else if (a) {
-        note = `The only WebGPU adapter here is a software fallback (${adapterWords(a)}), slower than the CPU path; using the CPU (?backend=webgpu forces it).`;
-      } else {
-        note = 'This browser offers no WebGPU adapter; using the CPU.';
-      }
-    }
-    if (!engine) engine = await createEngine(false);
-    return { backend: engine.backend, adapter: engine.backend === 'webgpu' ? adapter : '', note };
+    started = start(backend);
+    return started;
   },
 
   async checkIndex({ json }) {
@@ -68,27 +56,33 @@ const ops = {
   },
 
   async song({ channels, sampleRate }) {
-    return JSON.parse(engine.setSong(channels, sampleRate));
+    return JSON.parse((await engineReady()).setSong(channels, sampleRate));
   },
 
   // the spectrogram, for the other workers
   async mel() {
-    return engine.melData();
+    return (await engineReady()).melData();
   },
 
   async setMel({ data, frames, seconds }) {
-    return engine.setMel(data, frames, seconds);
+    return (await engineReady()).setMel(data, frames, seconds);
   },
 
   async model({ modelId, bytes }) {
-    if (engine.modelId === modelId && !bytes) return { cached: true };
+    const e = await engineReady();
+    if (e.modelId === modelId && !bytes) return { cached: true };
     if (!bytes) return { needBytes: true };
-    return { meta: JSON.parse(engine.loadModel(modelId, new Uint8Array(bytes))) };
+    return { meta: JSON.parse(e.loadModel(modelId, new Uint8Array(bytes))) };
   },
 
-  // 8 probabilities per patch for patches start..end
-  async classifyRange({ start, end }) {
-    return engine.classifyRange(start, end);
+  // 8 probabilities per patch for patches start..end, by the model `modelId` only: a batch
+  // never runs on another model than the one its analysis loaded
+  async classifyRange({ start, end, modelId }) {
+    const e = await engineReady();
+    if (e.modelId !== modelId) {
+      throw new Error(`this worker holds model ${e.modelId}, not ${modelId}`);
+    }
+    return e.classifyRange(start, end);
   },
 
   async aggregate({ probs }) {
@@ -101,6 +95,33 @@ const ops = {
     return true;
   },
 };
+
+// backend: "auto" (WebGPU when an adapter exists, else CPU), "webgpu" or "cpu".
+async function start(backend) {
+  await ready;
+  let note = '';
+  let adapter = '';
+  if (backend !== 'cpu') {
+    const a = await gpuAdapter();
+    // A fallback adapter is a GPU emulated on the CPU (SwiftShader): many times slower
+    // than the CPU path itself, so "auto" only takes a real GPU.
+    const fallback = a && !!((a.info && a.info.isFallbackAdapter) || a.isFallbackAdapter);
+    if (a && (backend === 'webgpu' || !fallback)) {
+      adapter = adapterWords(a);
+      try {
+        engine = await createEngine(true);
+      } catch (e) {
+        note = `WebGPU could not start (${e.message || e}); using the CPU.`;
+      }
+    } else if (a) {
+      note = `The only WebGPU adapter here is a software fallback (${adapterWords(a)}), slower than the CPU path; using the CPU (?backend=webgpu forces it).`;
+    } else {
+      note = 'This browser offers no WebGPU adapter; using the CPU.';
+    }
+  }
+  if (!engine) engine = await createEngine(false);
+  return { backend: engine.backend, adapter: engine.backend === 'webgpu' ? adapter : '', note };
+}
 
 onmessage = async (event) => {
   const msg = event.data;
