@@ -26,6 +26,8 @@ use super::{
 };
 
 pub(super) const STAGE: &str = "music-games";
+/// The label source of the rendered clips in `shipped.csv`: set by construction.
+const RENDERED_SOURCE: &str = "rendered: the quadrant's cues, by construction";
 pub(super) const TEACHER_PY: &str = include_str!("../../scripts/corpus/teacher.py");
 
 /// The game whose clips form `heldout.csv` (its geoscape vs battlescape/aircombat playlists
@@ -1514,7 +1516,7 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
     for w in [&mut all, &mut train, &mut held] {
         w.write_record(HEADER)?;
     }
-    let mut shipped_games: Vec<[String; 4]> = Vec::new();
+    let mut shipped_games: Vec<[String; 6]> = Vec::new();
     // Per game: quadrant counts, minutes, tracks, clips; agreement pairs.
     let mut per_game: BTreeMap<&str, ([usize; 4], f64, BTreeSet<usize>)> = BTreeMap::new();
     let mut a_pairs: BTreeMap<&str, Vec<(f64, bool)>> = BTreeMap::new();
@@ -1589,6 +1591,8 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
                 rec[1].clone(),
                 rec[2].clone(),
                 rec[3].clone(),
+                rec[9].clone(),
+                rec[10].clone(),
             ]);
         }
     }
@@ -1602,15 +1606,26 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
         io::write_atomic(&p, &w.into_inner()?)?;
         out_files.push(p);
     }
-    // music/shipped.csv: both.csv's rows, then the games' training clips.
+    // music/shipped.csv: both.csv's rows, then the games' training clips, each saying who
+    // made its labels (so that scores against people's labels leave the teacher's out).
     let music = ctx.out.join("music");
     let both = music.join("both.csv");
     let mut shipped = csv::Writer::from_writer(Vec::new());
-    shipped.write_record(["Songs", "Quads", "Arousal", "Valence"])?;
+    shipped.write_record([
+        "Songs",
+        "Quads",
+        "Arousal",
+        "Valence",
+        "ArousalSource",
+        "ValenceSource",
+    ])?;
     let mut r = csv::Reader::from_path(&both).with_context(|| format!("{}", both.display()))?;
     let mut n_both = 0usize;
     for rec in r.records() {
-        shipped.write_record(&rec.with_context(|| format!("{}", both.display()))?)?;
+        let rec = rec.with_context(|| format!("{}", both.display()))?;
+        let mut row: Vec<&str> = rec.iter().take(4).collect();
+        row.extend([RENDERED_SOURCE, RENDERED_SOURCE]);
+        shipped.write_record(&row)?;
         n_both += 1;
     }
     for rec in &shipped_games {

@@ -246,15 +246,36 @@ fn check_games(out: &Path) {
 
     // shipped.csv: both.csv's rows, then the games' training rows.
     let (hs, shipped) = read_csv(&out.join("music/shipped.csv"));
-    assert_eq!(hs, ["Songs", "Quads", "Arousal", "Valence"]);
+    assert_eq!(
+        hs,
+        [
+            "Songs",
+            "Quads",
+            "Arousal",
+            "Valence",
+            "ArousalSource",
+            "ValenceSource"
+        ]
+    );
     let (_, both) = read_csv(&out.join("music/both.csv"));
-    let mut want = both.clone();
+    let rendered = "rendered: the quadrant's cues, by construction".to_string();
+    let mut want: Vec<Vec<String>> = both
+        .iter()
+        .map(|r| {
+            let mut r = r[..4].to_vec();
+            r.extend([rendered.clone(), rendered.clone()]);
+            r
+        })
+        .collect();
+    // the games' rows keep their label sources (the teacher's are not people's)
     want.extend(train.iter().map(|r| {
         vec![
             format!("games/{}", r[0]),
             r[1].clone(),
             r[2].clone(),
             r[3].clone(),
+            r[9].clone(),
+            r[10].clone(),
         ]
     }));
     assert_eq!(shipped, want);
