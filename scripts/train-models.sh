@@ -15,8 +15,8 @@
 #      40 MB), index.json with the best on the held-out game as the page's default.
 # Every step resumes where it stopped when rerun. Usage:
 #   scripts/train-models.sh [WORK]        (WORK defaults to ~/mer-demo)
-# The schedule comes from the variables below (defaults: sized for about 3 h on 2 CPU
-# cores; METHODS and LANGS choose the encoders).
+# The schedule comes from the variables below (defaults: about 45 min per encoder on 2
+# busy CPU cores, see the README; METHODS and LANGS choose the encoders).
 # DEVICE=wgpu (or cuda, with a `--features cuda` build) trains on a GPU: raise the
 # schedule there, e.g. PRETRAIN_EPOCHS=30 SCAE_PATCHES= CPC_WINDOWS= FULL_PATCHES=
 # TRANSFER_EPOCHS=50 PATIENCE=10 (empty: every patch or window in each epoch).
@@ -86,7 +86,7 @@ pretrain() {
         done
     done
 }
-stage "pretraining (6 encoders)" pretrain
+stage "pretraining (encoders: $METHODS x $LANGS)" pretrain
 
 transfer() {
     for method in $METHODS; do

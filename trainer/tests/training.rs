@@ -910,3 +910,110 @@ fn infonce_pretraining_feeds_feat_ext_unchanged_and_full_changed() {
     assert!(fe_schedule["full"].is_null());
     assert_eq!(fe_schedule["feat_ext"], schedule["feat_ext"]);
 }
+
+#[test]
+fn baselines_and_evaluate_score_against_peoples_labels_only() {
+    let c = corpora();
+    let music = c.music();
+    let dir = music.parent().unwrap();
+    // The toy clips again, half of them with a teacher's valence label. The teacher's own
+    // values: energy right on every clip; valence right on the people-labelled clips and
+    // wrong on the teacher-labelled ones, so its valence AUC is 1 only if those are left out.
+    let text = std::fs::read_to_string(&music).unwrap();
+    let mut csv = String::from(
+        "Songs,Quads,Arousal,Valence,ArousalSource,ValenceSource,TeacherEnergy,TeacherValence\n",
+    );
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let (a, v) = (f[2] == "positive", f[3] == "positive");
+        let teacher_labelled = i % 2 == 1;
+        let tv = if v != teacher_labelled { 0.8 } else { 0.2 };
+        csv += &format!(
+            "{},{},{},{},game:toy,{},{},{tv}\n",
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            if teacher_labelled {
+                "teacher:toy"
+            } else {
+                "game:toy"
+            },
+            if a { 0.9 } else { 0.1 },
+        );
+    }
+    let sourced = dir.join("sourced.csv");
+    std::fs::write(&sourced, csv).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+
+    let o = ok(trainer(&[
+        "baselines",
+        "--music",
+        s(&sourced),
+        "--json",
+        "--cache",
+        s(&cache),
+    ]));
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(b["songs"], 24);
+    let row = |name: &str| {
+        b["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {b}"))
+            .clone()
+    };
+    let teacher = row("teacher");
+    assert_eq!(teacher["arousal_auc"], 1.0, "{teacher}");
+    assert_eq!(
+        teacher["valence_auc"], 1.0,
+        "teacher-made labels were scored: {teacher}"
+    );
+    for name in ["loudness", "spectral centroid", "onset rate"] {
+        let r = row(name);
+        for k in ["arousal_auc", "valence_auc"] {
+            let x = r[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&x), "{name} {k} {x}");
+        }
+    }
+    // The constant: the most frequent quadrant among the 12 songs with both labels by people.
+    let constant = row("always");
+    let acc = constant["quadrant_accuracy"].as_f64().unwrap();
+    assert!((3.0 / 12.0..=1.0).contains(&acc), "{constant}");
+    // Markdown too.
+    let o = ok(trainer(&[
+        "baselines",
+        "--music",
+        s(&sourced),
+        "--cache",
+        s(&cache),
+    ]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| teacher"));
+
+    // evaluate counts only people's labels in its song-level scores.
+    let model = tmp.path().join("m.mer");
+    ok(trainer(&["init", "--out", s(&model)]));
+    let o = ok(trainer(&[
+        "evaluate",
+        "--model",
+        s(&model),
+        "--music",
+        s(&sourced),
+        "--split",
+        "all",
+        "--json",
+        "--cache",
+        s(&cache),
+    ]));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["people"]["arousal_songs"], 24);
+    assert_eq!(e["people"]["valence_songs"], 12);
+    assert_eq!(e["people"]["quadrant_songs"], 12);
+    for k in ["arousal_auc", "valence_auc", "quadrant_accuracy"] {
+        let x = e["people"][k].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{k} {x}");
+    }
+}
