@@ -297,6 +297,31 @@ test('WebGPU path in the browser (when Chromium offers an adapter)', async (t) =
   assert.equal(out.result.quadrant, ref.quadrant);
   assert.ok(d < 1e-3, `WebGPU and CPU differ by ${d}`);
   await page.screenshot({ path: path.join(OUT_DIR, 'page-webgpu.png'), fullPage: true });
+  // WebGPU fails after the engine started (every read-back of a result is refused in the
+  // worker, as on a lost device): the page falls back to the CPU, says so, and still answers
+  const engines = page.workers();
+  assert.ok(engines.length >= 1, 'the engine worker');
+  for (const w of engines) {
+    await w.evaluate(() => {
+      GPUBuffer.prototype.mapAsync = () =>
+        Promise.reject(new DOMException('simulated loss of the GPU device', 'OperationError'));
+    });
+  }
+  await pickModel(page, 'b-seed2.mer');
+  await page.waitForFunction(() => {
+    const r = document.querySelector('#result');
+    return r.dataset.model === 'b-seed2.mer' && r.dataset.backend === 'cpu';
+  }, null, { timeout: 180_000 });
+  assert.equal(await page.getAttribute('#backend', 'data-backend'), 'cpu');
+  assert.match(await page.textContent('#backend'), /WebGPU failed/);
+  const why = await page.getAttribute('#backend', 'title');
+  t.diagnostic(`the page says: ${why}`);
+  assert.match(why, /^WebGPU failed during the analysis \(.+\); the page uses the CPU now\.$/);
+  const probs = JSON.parse(await page.getAttribute('#result', 'data-probabilities'));
+  const refB = trainerPredict(model('b-seed2.mer'), fixture('music.wav'));
+  const dB = Math.max(...probs.map((p, i) => Math.abs(p - refB.probabilities[i])));
+  t.diagnostic(`after the simulated GPU loss: cpu result, max |diff| ${dB.toExponential(2)}`);
+  assert.ok(dB < 1e-3);
   await page.close();
 });
 

@@ -105,6 +105,18 @@ function workers() {
   return [state.engine, ...state.helpers];
 }
 
+// Replaces a failed WebGPU engine with CPU workers for the rest of the visit.
+async function fallBackToCpu(reason) {
+  state.runToken++;
+  state.engine.stop();
+  state.engine = new Engine('cpu');
+  // the first line of the engine's error (the rest is its cause chain)
+  const why = String(reason || 'unknown error').split('\n')[0];
+  state.gpuFailure = `WebGPU failed during the analysis (${why}); the page uses the CPU now.`;
+  state.songInWorker = false;
+  await showBackend();
+}
+
 async function restartEngines() {
   state.engine.restart();
   state.songInWorker = false;
@@ -118,6 +130,7 @@ const state = {
   generation: 0, // bumps on every new file; stale work stops at its next await
   helpers: [], // extra CPU workers
   running: null, // the classification in flight
+  gpuFailure: null, // why WebGPU was given up during this visit, if it was
   runToken: 0, // bumps to stop the classification in flight
   song: null, // { name, file, seconds, patches, url, decodeMs, featuresMs }
   results: new Map(), // model file -> { prediction, ms, backend }
@@ -668,7 +681,17 @@ async function analyseWith(entry, gen = state.generation, t0 = performance.now()
   const cached = state.results.get(entry.file);
   let result = cached && cached.prediction ? cached : null;
   if (!result) {
-    const out = await classify(entry, 'Analysing');
+    let out;
+    try {
+      out = await classify(entry, 'Analysing');
+    } catch (e) {
+      // WebGPU failing after the engine started (a lost device, a driver error): the page
+      // goes on with the CPU, says so, and analyses the song again there.
+      if (backend !== 'webgpu' || e instanceof Refused || e instanceof Cancelled || stale()) throw e;
+      await fallBackToCpu(e.message);
+      if (state.song) handleFile(state.song.file);
+      return;
+    }
     if (stale()) return;
     result = { ...out, backend, totalMs: performance.now() - t0 };
     state.results.set(entry.file, result);
@@ -1005,6 +1028,10 @@ async function showBackend() {
       : `CPU · WebAssembly${n > 1 ? ` × ${n} workers` : ''}`;
     pill.dataset.backend = info.backend;
     pill.title = info.note || (info.backend === 'webgpu' ? 'The network runs on your GPU through WebGPU' : 'The network runs on the CPU in WebAssembly');
+    if (state.gpuFailure && info.backend === 'cpu') {
+      pill.textContent += ' (WebGPU failed)';
+      pill.title = state.gpuFailure;
+    }
   } catch (e) {
     pill.textContent = 'engine failed';
     showMessage(`The analysis engine could not start: ${e.message}`);
