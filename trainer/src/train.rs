@@ -1370,4 +1370,67 @@ mod tests {
         let deeper = tensor_of(&encoder, "block3.bn2.running_var");
         assert!(deeper.iter().all(|v| (v - 1.0).abs() > 1e-6), "{deeper:?}");
     }
+
+    /// A deterministic network for the data-parallel check (no dropout, no BatchNorm: the
+    /// batch statistics of a split batch differ from the whole batch's by design).
+    #[derive(Module, Debug)]
+    struct Probe {
+        linear: burn::nn::Linear,
+    }
+
+    #[test]
+    fn a_data_parallel_step_equals_the_single_device_step() {
+        let base = Device::flex();
+        base.seed(5);
+        let model = Probe {
+            linear: burn::nn::LinearConfig::new(128 * 31, 3).init(&base),
+        };
+        let bytes = record_bytes(&model).unwrap();
+        let set = set_of(&[5, 7]);
+        // 11 patches: split unevenly (6 + 5 on two devices, 4 + 4 + 3 on three)
+        let chunk: Vec<usize> = (0..11).collect();
+        let loss = |m: &Probe, idx: &[usize], device: &Device| -> Result<Option<Tensor<1>>> {
+            let x = set
+                .batch(idx, device)
+                .reshape([idx.len(), 128 * 31])
+                .div_scalar(100.0);
+            let y = m.linear.forward(x);
+            Ok(Some((y.clone() * y).mean_dim(1).mean()))
+        };
+        let step = |n: usize| {
+            let devices = vec![Device::flex().autodiff(); n];
+            let m = load_record(
+                Probe {
+                    linear: burn::nn::LinearConfig::new(128 * 31, 3).init(&devices[0]),
+                },
+                &bytes,
+            )
+            .unwrap();
+            let mut optim = adam();
+            let mut loss = loss;
+            let (m, value) = train_step(m, &mut optim, &chunk, 1e-2, &devices, &mut loss).unwrap();
+            (tensor_of(&m, "linear.weight"), value.unwrap())
+        };
+        let (one, l1) = step(1);
+        let before = tensor_of(&model, "linear.weight");
+        let moved = one.iter().zip(&before).filter(|(a, b)| a != b).count();
+        assert!(
+            moved > one.len() / 2,
+            "the step moved {moved} of {} weights",
+            one.len()
+        );
+        for n in [2, 3] {
+            let (other, l) = step(n);
+            assert!((l - l1).abs() < 1e-6, "{n} devices: loss {l} vs {l1}");
+            let d = one
+                .iter()
+                .zip(&other)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                d < 1e-6,
+                "{n} devices: weights differ from one device's by {d}"
+            );
+        }
+    }
 }
