@@ -556,3 +556,47 @@ fn index_lists_the_model_files_as_json_and_markdown() {
     let o = trainer(&["index", dir.path().to_str().unwrap()]);
     assert_clean_failure(&o, "c.mer", "truncated");
 }
+
+#[test]
+fn a_killed_index_leaves_the_previous_index_whole() {
+    let dir = tmp();
+    let d = dir.path().to_str().unwrap();
+    for (name, seed) in [
+        ("a.mer", "1"),
+        ("b.mer", "2"),
+        ("c.mer", "3"),
+        ("d.mer", "4"),
+    ] {
+        let out = dir.path().join(name);
+        let o = trainer(&["init", "--out", out.to_str().unwrap(), "--seed", seed]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = trainer(&["index", d, "--default", "a.mer"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index = dir.path().join("index.json");
+    let complete = std::fs::read(&index).unwrap();
+    // Killed at moments spread over its whole run (about 60 ms here: it reads four 6.5 MB
+    // files, then writes): the index is always whole, never a part. The write itself is
+    // short, so a non-atomic write would only be caught by the kills that land in it.
+    let mut killed = 0;
+    for delay_ms in (0..90).step_by(2) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .args(["index", d])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let now = std::fs::read(&index).unwrap();
+        assert_eq!(
+            now, complete,
+            "after a kill at {delay_ms} ms the index changed"
+        );
+    }
+    assert!(killed > 0, "no run was killed before it finished");
+}
