@@ -557,46 +557,81 @@ fn index_lists_the_model_files_as_json_and_markdown() {
     assert_clean_failure(&o, "c.mer", "truncated");
 }
 
+/// Runs the trainer under strace, killed (SIGKILL) at its `n`-th write system call:
+/// the moment a non-atomic writer would have left a half-written file.
+fn killed_at_write(n: usize, args: &[&str]) -> std::process::ExitStatus {
+    Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=write", "-e"])
+        .arg(format!("inject=write:signal=KILL:when={n}"))
+        .arg(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("strace runs (scripts/setup.sh installs it)")
+}
+
 #[test]
-fn a_killed_index_leaves_the_previous_index_whole() {
+fn a_killed_index_or_export_leaves_the_previous_files_whole() {
+    use std::os::unix::process::ExitStatusExt;
     let dir = tmp();
     let d = dir.path().to_str().unwrap();
-    for (name, seed) in [
-        ("a.mer", "1"),
-        ("b.mer", "2"),
-        ("c.mer", "3"),
-        ("d.mer", "4"),
-    ] {
-        let out = dir.path().join(name);
-        let o = trainer(&["init", "--out", out.to_str().unwrap(), "--seed", seed]);
+    let path = |name: &str| dir.path().join(name);
+    for (name, seed) in [("a.mer", "1"), ("b.mer", "2")] {
+        let o = trainer(&[
+            "init",
+            "--out",
+            path(name).to_str().unwrap(),
+            "--seed",
+            seed,
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let o = trainer(&["index", d, "--default", "a.mer"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let index = dir.path().join("index.json");
-    let complete = std::fs::read(&index).unwrap();
-    // Killed at moments spread over its whole run (about 60 ms here: it reads four 6.5 MB
-    // files, then writes): the index is always whole, never a part. The write itself is
-    // short, so a non-atomic write would only be caught by the kills that land in it.
-    let mut killed = 0;
-    for delay_ms in (0..90).step_by(2) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
-            .args(["index", d])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
-        }
-        child.wait().unwrap();
-        let now = std::fs::read(&index).unwrap();
-        assert_eq!(
-            now, complete,
-            "after a kill at {delay_ms} ms the index changed"
+    let old_index = std::fs::read(path("index.json")).unwrap();
+    let old_model = std::fs::read(path("a.mer")).unwrap();
+    let same = |a: &[u8], b: &[u8]| a.len() == b.len() && a == b;
+    let (mut index_hits, mut model_hits) = (0, 0);
+    for n in 1..=4 {
+        // `trainer index` killed at its n-th write: index.json is the old one, whole (a
+        // rerun of the same index writes the same bytes)
+        let status = killed_at_write(n, &["index", d]);
+        let now = std::fs::read(path("index.json")).unwrap();
+        assert!(
+            same(&now, &old_index),
+            "index.json is not whole after a kill at write {n}"
         );
+        index_hits += usize::from(status.signal() == Some(9));
+        // an export over an existing model file (`trainer init`) killed at its n-th write:
+        // the old file, or the new one whole (its checksum holds), never a part
+        let status = killed_at_write(
+            n,
+            &[
+                "init",
+                "--out",
+                path("a.mer").to_str().unwrap(),
+                "--seed",
+                "9",
+            ],
+        );
+        let now = std::fs::read(path("a.mer")).unwrap();
+        let whole = same(&now, &old_model)
+            || mer::model_file::ModelFile::from_bytes(&now)
+                .is_ok_and(|f| f.meta.training["seed"] == 9);
+        assert!(
+            whole,
+            "a.mer ({} bytes) is not whole after a kill at write {n}",
+            now.len()
+        );
+        if status.signal() == Some(9) && same(&now, &old_model) {
+            model_hits += 1;
+        }
+        std::fs::write(path("a.mer"), &old_model).unwrap();
     }
-    assert!(killed > 0, "no run was killed before it finished");
+    // the kills did land before the files were replaced (at the writes themselves)
+    assert!(
+        index_hits > 0 && model_hits > 0,
+        "no kill landed: {index_hits} {model_hits}"
+    );
 }
