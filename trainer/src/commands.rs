@@ -32,6 +32,14 @@ impl PretrainMethod {
             PretrainMethod::Cpc => Method::Cpc,
         }
     }
+
+    /// The name of its training phase (its `phase-<name>.json` in the run folder).
+    pub fn phase(self) -> &'static str {
+        match self {
+            PretrainMethod::Dae => train::phase::DAE,
+            PretrainMethod::Cpc => train::phase::CPC,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -365,15 +373,14 @@ pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) ->
         );
     }
     std::fs::create_dir_all(full.join("checkpoint"))?;
-    for f in [
-        "best.record",
-        "metrics.csv",
-        "splits.json",
-        "log.txt",
-        "phase-feat-ext.json",
-    ] {
-        if feat_ext.join(f).exists() {
-            std::fs::copy(feat_ext.join(f), full.join(f))?;
+    let record = |dir: &Path| Run::phase_path(dir, train::phase::FEAT_EXT);
+    for (from, to) in ["best.record", "metrics.csv", "splits.json", "log.txt"]
+        .iter()
+        .map(|f| (feat_ext.join(f), full.join(f)))
+        .chain([(record(feat_ext), record(full))])
+    {
+        if from.exists() {
+            std::fs::copy(from, to)?;
         }
     }
     // The phase-0 marker (the frozen phase's best checkpoint metric) goes last: a copy cut
@@ -411,21 +418,19 @@ pub const SPLITS_FILE: &str = "splits.json";
 /// run that never beat its frozen phase exports the frozen phase's weights).
 fn schedule_record(
     encoder_run: &Path,
+    pretraining: PretrainMethod,
     out: &Path,
     mode: TransferMode,
 ) -> Result<serde_json::Value> {
-    let pretraining = match Run::phase_record(encoder_run, "dae")? {
-        Some(r) => Some(r),
-        None => Run::phase_record(encoder_run, "cpc")?,
-    };
-    let feat_ext = Run::phase_record(out, "feat-ext")?;
+    let pretraining = Run::phase_record(encoder_run, pretraining.phase())?;
+    let feat_ext = Run::phase_record(out, train::phase::FEAT_EXT)?;
     let full = match mode {
-        TransferMode::Full => Run::phase_record(out, "full")?,
+        TransferMode::Full => Run::phase_record(out, train::phase::FULL)?,
         TransferMode::FeatExt => None,
     };
     let exported = match &full {
-        Some(r) if r.best_epoch > 0 => "full",
-        _ => "feat-ext",
+        Some(r) if r.best_epoch > 0 => train::phase::FULL,
+        _ => train::phase::FEAT_EXT,
     };
     Ok(serde_json::json!({
         "pretraining": pretraining,
@@ -520,7 +525,7 @@ pub fn transfer(
                 "pretrain_hours": pre.hours,
                 "train_songs": train_idx.len(), "val_songs": val_idx.len(),
                 "test_songs": split.test.len(),
-                "schedule": schedule_record(&cfg.encoder, out, cfg.mode)?,
+                "schedule": schedule_record(&cfg.encoder, pre.method, out, cfg.mode)?,
             }),
             ..ModelMeta::new(
                 Variant {

@@ -99,11 +99,20 @@ impl TrainState {
     }
 }
 
+/// The names of the training phases: in the log, in `RUN/phase-<name>.json` and in a
+/// model file's schedule.
+pub mod phase {
+    pub const DAE: &str = "dae";
+    pub const CPC: &str = "cpc";
+    pub const FEAT_EXT: &str = "feat-ext";
+    pub const FULL: &str = "full";
+}
+
 /// What one training phase did, written to `RUN/phase-<name>.json` when it ends and copied
 /// into the model file: how long it trained and which epoch's weights it kept.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PhaseRecord {
-    /// "dae", "cpc", "feat-ext" or "full".
+    /// One of [`phase`]'s names.
     pub phase: String,
     pub epochs_run: usize,
     pub epochs_max: usize,
@@ -283,6 +292,15 @@ pub fn load_record<M: Module>(model: M, bytes: &[u8]) -> Result<M> {
         .map_err(|e| anyhow::anyhow!("weights do not fit the network: {e:?}"))
 }
 
+/// Rows `idx` (of `per` values each) of a flat buffer, in that order: a batch's data.
+fn gather_rows(data: &[f32], per: usize, idx: &[usize]) -> Vec<f32> {
+    let mut v = Vec::with_capacity(idx.len() * per);
+    for &i in idx {
+        v.extend_from_slice(&data[i * per..(i + 1) * per]);
+    }
+    v
+}
+
 /// Patches of many files in one buffer, grouped by file.
 pub struct PatchSet {
     pub data: Vec<f32>,
@@ -314,10 +332,7 @@ impl PatchSet {
 
     /// A batch tensor [b, 1, 128, 31] of the given patches.
     pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<4> {
-        let mut v = Vec::with_capacity(idx.len() * self.per);
-        for &i in idx {
-            v.extend_from_slice(&self.data[i * self.per..(i + 1) * self.per]);
-        }
+        let v = gather_rows(&self.data, self.per, idx);
         Tensor::from_data(TensorData::new(v, [idx.len(), 1, 128, 31]), device)
     }
 
@@ -655,7 +670,7 @@ pub fn pretrain_dae(
     let header = "phase,epoch,train_loss,val_loss,lr,seconds";
     fit(
         run,
-        "dae",
+        phase::DAE,
         model,
         optim,
         schedule,
@@ -906,7 +921,7 @@ pub fn pretrain_cpc(
     let batch = opts.batch.max(2);
     fit(
         run,
-        "cpc",
+        phase::CPC,
         model,
         optim,
         schedule,
@@ -1044,23 +1059,21 @@ impl LatentSet {
 
     /// A batch [b, 7936] of the given patches' encoder outputs.
     pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<2> {
-        let mut v = Vec::with_capacity(idx.len() * LATENT);
-        for &i in idx {
-            v.extend_from_slice(&self.data[i * LATENT..(i + 1) * LATENT]);
-        }
+        let v = gather_rows(&self.data, LATENT, idx);
         Tensor::from_data(TensorData::new(v, [idx.len(), LATENT]), device)
     }
 }
 
 /// Validation of a classifier: (loss, checkpoint metric, quadrant accuracy column) over
-/// the validation patches, whose outputs `outputs` gives for a chunk of indices.
+/// the validation patches, whose outputs `outputs` gives for a chunk of indices; the loss
+/// weighs the classes by the validation labels' balance (`loss_fn`).
 fn validate_classifier(
     n: usize,
     labels: &PatchLabels,
+    loss_fn: &TaskLoss,
     device: &Device,
     mut outputs: impl FnMut(&[usize]) -> mer::model::ClassifierOutput,
 ) -> Result<(f64, f64, String)> {
-    let loss_fn = TaskLoss::new(labels);
     let (mut sum, mut correct) = (0.0, 0usize);
     let idx: Vec<usize> = (0..n).collect();
     for chunk in idx.chunks(128) {
@@ -1109,6 +1122,7 @@ pub fn transfer(
 ) -> Result<Classifier> {
     let header = "phase,epoch,train_loss,val_loss,val_quadrant_accuracy,lr,seconds";
     let loss = TaskLoss::new(train.1);
+    let val_loss = TaskLoss::new(val.1);
     let val_device = device.clone().without_autodiff();
     let mut model = Classifier::with_encoder(encoder, device);
     model.encoder = model.encoder.freeze();
@@ -1123,7 +1137,7 @@ pub fn transfer(
             drop(frozen);
             let (m, state) = fit(
                 run,
-                "feat-ext",
+                phase::FEAT_EXT,
                 model,
                 adam(),
                 &schedules.feat_ext,
@@ -1139,7 +1153,7 @@ pub fn transfer(
                 Ok,
                 |model: &Classifier| {
                     let eval = model.valid();
-                    validate_classifier(val.0.len(), val.1, &val_device, |chunk| {
+                    validate_classifier(val.0.len(), val.1, &val_loss, &val_device, |chunk| {
                         eval.forward_latent(val_latents.batch(chunk, &val_device))
                     })
                 },
@@ -1162,7 +1176,7 @@ pub fn transfer(
         released.encoder = released.encoder.freeze().set_require_grad(true);
         model = fit(
             run,
-            "full",
+            phase::FULL,
             released,
             adam(),
             &schedules.full,
@@ -1178,7 +1192,7 @@ pub fn transfer(
             Ok,
             |model: &Classifier| {
                 let eval = model.valid();
-                validate_classifier(val.0.len(), val.1, &val_device, |chunk| {
+                validate_classifier(val.0.len(), val.1, &val_loss, &val_device, |chunk| {
                     eval.forward(val.0.batch(chunk, &val_device))
                 })
             },
