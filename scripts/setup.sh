@@ -39,8 +39,9 @@ apt_install() {
 setup_native() {
     command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup" >&2; exit 1; }
     # Mesa's software Vulkan (lavapipe), for burn-wgpu without a GPU; strace, whose fault
-    # injection kills the CLI in the middle of a write in the durability tests.
-    apt_install mesa-vulkan-drivers strace
+    # injection kills the CLI in the middle of a write in the durability tests; LAME, which
+    # encodes the MP3s of the public-corpus layouts built by the tests.
+    apt_install mesa-vulkan-drivers strace lame
 }
 
 setup_web() {

@@ -240,7 +240,7 @@ pub struct MusicSet {
 }
 
 pub fn load_music(csv: &Path, mapping: AvMapping, cache: &FeatureCache) -> Result<MusicSet> {
-    let songs = data::read_music_csv(csv, mapping)?;
+    let songs = data::read_music(csv, mapping)?;
     let paths: Vec<PathBuf> = songs.iter().map(|s| s.path.clone()).collect();
     let feats = features_of(cache, &paths, &csv.display().to_string());
     let (mut kept, mut patches) = (Vec::new(), Vec::new());
@@ -307,9 +307,21 @@ pub struct TransferConfig {
     pub seed: u64,
     pub precision: Precision,
     pub schedules: TransferSchedules,
+    /// Fold i of k (1-based) of a cross-validation (`transfer --folds k`): the run's test
+    /// part is that fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<[usize; 2]>,
 }
 
 impl TransferConfig {
+    /// The run's music set, its features from the cache in `cache_dir`.
+    fn load_music(&self, cache_dir: &Path) -> Result<MusicSet> {
+        let mapping = AvMapping {
+            midpoint: self.av_midpoint,
+        };
+        load_music(&self.music, mapping, &FeatureCache::new(cache_dir)?)
+    }
+
     /// [`Self::schedules`] with another early-stopping patience for both phases.
     pub fn schedules_with_patience(patience: Option<usize>) -> TransferSchedules {
         let mut s = Self::schedules();
@@ -346,7 +358,7 @@ impl TransferConfig {
 /// music, split, schedule and seed: copy that finished phase into `full` instead of
 /// training it twice. Refuses a Feat. Ext. run that is unfinished or was trained otherwise.
 pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) -> Result<()> {
-    let marker = Path::new("checkpoint/phase0.json");
+    let marker = Path::new(train::FROZEN_PHASE_DONE);
     // A run already begun there goes on as it is (its own phase, or the copy made before);
     // without its config.json nothing was trained there yet, and the copy is made (again).
     if full.join("config.json").exists() {
@@ -362,7 +374,8 @@ pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) ->
             c.batch,
             c.epoch_patches,
             c.seed,
-            c.schedules.feat_ext
+            c.schedules.feat_ext,
+            c.fold
         ])
     };
     if theirs.mode != TransferMode::FeatExt || key(&theirs) != key(cfg) {
@@ -447,33 +460,92 @@ pub fn transfer(
     devices: &[Device],
 ) -> Result<PathBuf> {
     let run = Run::open(out, cfg)?;
-    let model_path = out.join("model.mer");
+    let model_path = out.join(MODEL_FILE);
     if run.done() && model_path.exists() {
         run.log(&format!("{}: already complete", out.display()));
         return Ok(model_path);
     }
+    let music = cfg.load_music(cache_dir)?;
+    let split = split_of(
+        out,
+        &music,
+        || {
+            let labels: Vec<_> = music.songs.iter().map(|s| s.quadrant).collect();
+            data::stratified_split(&labels, 0.3, 0.15, cfg.seed)
+        },
+        cfg,
+    )?;
+    transfer_split(&run, cfg, &music, &split, devices, None)
+}
+
+/// The model file in a transfer run folder.
+pub const MODEL_FILE: &str = "model.mer";
+
+/// The run's split: the one written in its folder, or `make`'s, written there first.
+fn split_of(
+    out: &Path,
+    music: &MusicSet,
+    make: impl FnOnce() -> data::Splits,
+    cfg: &TransferConfig,
+) -> Result<SplitFile> {
+    let split_path = out.join(SPLITS_FILE);
+    if split_path.exists() {
+        return serde_json::from_slice::<SplitFile>(&std::fs::read(&split_path)?)
+            .with_context(|| format!("{}: unreadable", split_path.display()));
+    }
+    let f = SplitFile::new(&music.songs, &make(), cfg.seed, &cfg.music);
+    write_atomic(&split_path, serde_json::to_string_pretty(&f)?.as_bytes())?;
+    Ok(f)
+}
+
+/// The frozen encoder's outputs of every patch of every song (for folds to share), with
+/// each song's first row.
+struct SongLatents {
+    all: train::LatentSet,
+    first_row: Vec<usize>,
+}
+
+impl SongLatents {
+    fn new(cfg: &TransferConfig, music: &MusicSet, device: &Device) -> Result<Self> {
+        let (encoder, _) = load_encoder(&cfg.encoder, device)?;
+        let every: Vec<usize> = (0..music.songs.len()).collect();
+        let (set, _) = patch_set(music, &every);
+        let mut first_row = Vec::with_capacity(music.patches.len());
+        let mut n = 0;
+        for p in &music.patches {
+            first_row.push(n);
+            n += p.n;
+        }
+        Ok(Self {
+            all: train::LatentSet::new(&encoder, &set, device, "every song")?,
+            first_row,
+        })
+    }
+
+    /// The outputs of the given songs' patches, in the order `patch_set` lays them out.
+    fn of(&self, music: &MusicSet, songs: &[usize]) -> train::LatentSet {
+        let rows: Vec<usize> = songs
+            .iter()
+            .flat_map(|&i| self.first_row[i]..self.first_row[i] + music.patches[i].n)
+            .collect();
+        self.all.select(&rows)
+    }
+}
+
+/// Trains, exports and tests one transfer run on a given split.
+fn transfer_split(
+    run: &Run,
+    cfg: &TransferConfig,
+    music: &MusicSet,
+    split: &SplitFile,
+    devices: &[Device],
+    latents: Option<&SongLatents>,
+) -> Result<PathBuf> {
+    let out = &run.dir;
+    let model_path = out.join(MODEL_FILE);
     let train_devices = autodiff(devices, cfg.seed)?;
     let train_device = train_devices[0].clone();
     let (encoder, pre) = load_encoder(&cfg.encoder, &train_device)?;
-    let cache = FeatureCache::new(cache_dir)?;
-    let music = load_music(
-        &cfg.music,
-        AvMapping {
-            midpoint: cfg.av_midpoint,
-        },
-        &cache,
-    )?;
-    let split_path = out.join(SPLITS_FILE);
-    let split = if split_path.exists() {
-        serde_json::from_slice::<SplitFile>(&std::fs::read(&split_path)?)
-            .with_context(|| format!("{}: unreadable", split_path.display()))?
-    } else {
-        let labels: Vec<_> = music.songs.iter().map(|s| s.quadrant).collect();
-        let s = data::stratified_split(&labels, 0.3, 0.15, cfg.seed);
-        let f = SplitFile::new(&music.songs, &s, cfg.seed, &cfg.music);
-        write_atomic(&split_path, serde_json::to_string_pretty(&f)?.as_bytes())?;
-        f
-    };
     let train_idx = split.part(&music.songs, "train")?;
     let val_idx = split.part(&music.songs, "val")?;
     if train_idx.is_empty() || val_idx.is_empty() {
@@ -482,8 +554,8 @@ pub fn transfer(
             cfg.music.display()
         );
     }
-    let (train_set, train_labels) = patch_set(&music, &train_idx);
-    let (val_set, val_labels) = patch_set(&music, &val_idx);
+    let (train_set, train_labels) = patch_set(music, &train_idx);
+    let (val_set, val_labels) = patch_set(music, &val_idx);
     run.log(&format!(
         "transfer {} ({}) to {}: {} train songs ({} patches), {} validation songs ({} patches)",
         pre.method.method().label(),
@@ -506,7 +578,7 @@ pub fn transfer(
         ..opts.clone()
     };
     let model = train::transfer(
-        &run,
+        run,
         encoder,
         (&train_set, &train_labels),
         (&val_set, &val_labels),
@@ -514,6 +586,7 @@ pub fn transfer(
         &train_device,
         &cfg.schedules,
         (&opts, &full_opts),
+        latents.map(|l| (l.of(music, &train_idx), l.of(music, &val_idx))),
     )?;
     // Export, then score the exported file itself: its metrics are the shipped model's.
     let weights = mer::inference::encode_weights(&model, cfg.precision)?;
@@ -540,10 +613,13 @@ pub fn transfer(
         },
         weights,
     };
+    if let (Some(fold), Some(t)) = (cfg.fold, file.meta.training.as_object_mut()) {
+        t.insert("fold".into(), serde_json::json!(fold));
+    }
     let test_idx = split.part(&music.songs, "test")?;
     let eval_device = devices[0].clone();
     let classifier = mer::inference::load_classifier(&file, &eval_device)?;
-    let evaluation = evaluate_songs(&classifier, &music, &test_idx, "test", &eval_device)?;
+    let evaluation = evaluate_songs(&classifier, music, &test_idx, "test", &eval_device)?;
     file.meta.metrics = serde_json::json!({ "test": evaluation.summary() });
     write_atomic(&model_path, &file.to_bytes())?;
     write_evaluation(out, &evaluation)?;
@@ -555,6 +631,191 @@ pub fn transfer(
         evaluation.patch.quadrant.scores.weighted.f1
     ));
     Ok(model_path)
+}
+
+/// `trainer transfer --folds k`: clip-level stratified k-fold cross-validation. Fold i
+/// trains in `OUT/fold-<i>` (an ordinary transfer run: resumable, with its model file and
+/// test evaluation) with fold i as its test part and 15 % of the rest as validation; the
+/// frozen encoder's outputs are computed once for all folds. Writes `OUT/folds.json` and
+/// `OUT/folds.md`: each metric's mean and standard deviation over the folds.
+pub fn transfer_folds(
+    cfg: &TransferConfig,
+    folds: usize,
+    out: &Path,
+    cache_dir: &Path,
+    devices: &[Device],
+) -> Result<FoldReport> {
+    if folds < 2 {
+        bail!("--folds {folds}: cross-validation needs at least 2 folds");
+    }
+    let music = cfg.load_music(cache_dir)?;
+    if folds > music.songs.len() {
+        bail!(
+            "--folds {folds}: more folds than the {} songs of {}",
+            music.songs.len(),
+            cfg.music.display()
+        );
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("{}: cannot create the folder", out.display()))?;
+    let labels: Vec<_> = music.songs.iter().map(|s| s.quadrant).collect();
+    let splits = data::stratified_folds(&labels, folds, 0.15, cfg.seed);
+    let mut latents: Option<SongLatents> = None;
+    let mut evaluations = Vec::with_capacity(folds);
+    for (f, part) in splits.into_iter().enumerate() {
+        let dir = out.join(format!("fold-{:02}", f + 1));
+        let fold_cfg = TransferConfig {
+            fold: Some([f + 1, folds]),
+            ..cfg.clone()
+        };
+        let run = Run::open(&dir, &fold_cfg)?;
+        let split = split_of(&dir, &music, || part, &fold_cfg)?;
+        if !(run.done() && dir.join(MODEL_FILE).exists()) {
+            run.log(&format!("fold {} of {folds}", f + 1));
+            let shared = if dir.join(train::FROZEN_PHASE_DONE).exists() {
+                None
+            } else {
+                if latents.is_none() {
+                    latents = Some(SongLatents::new(cfg, &music, &devices[0])?);
+                }
+                latents.as_ref()
+            };
+            transfer_split(&run, &fold_cfg, &music, &split, devices, shared)?;
+        }
+        let path = dir.join("evaluation-test.json");
+        let e: Evaluation = serde_json::from_slice(
+            &std::fs::read(&path).with_context(|| format!("{}", path.display()))?,
+        )
+        .with_context(|| format!("{}: unreadable", path.display()))?;
+        evaluations.push(e);
+    }
+    let report = FoldReport::new(cfg, &evaluations);
+    write_atomic(
+        &out.join("folds.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    write_atomic(&out.join("folds.md"), report.markdown().as_bytes())?;
+    eprintln!("{} folds -> {}", folds, out.join("folds.md").display());
+    Ok(report)
+}
+
+/// One metric over the folds: each fold's value (None where undefined) and the mean and
+/// sample standard deviation of the defined ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FoldMetric {
+    pub name: String,
+    pub values: Vec<Option<f64>>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+}
+
+/// The cross-validation report (`folds.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FoldReport {
+    pub music: PathBuf,
+    pub encoder: PathBuf,
+    pub mode: TransferMode,
+    pub folds: usize,
+    pub seed: u64,
+    pub test_songs: Vec<usize>,
+    pub metrics: Vec<FoldMetric>,
+}
+
+impl FoldReport {
+    fn new(cfg: &TransferConfig, evals: &[Evaluation]) -> Self {
+        type Get = fn(&Evaluation) -> Option<f64>;
+        let table: [(&str, Get); 14] = [
+            ("song quadrant F1 (weighted)", |e| {
+                Some(e.song.quadrant.scores.weighted.f1)
+            }),
+            ("song quadrant F1 (macro)", |e| {
+                Some(e.song.quadrant.scores.macro_avg.f1)
+            }),
+            ("song quadrant accuracy", |e| {
+                Some(e.song.quadrant.scores.accuracy)
+            }),
+            ("song arousal F1 (weighted)", |e| {
+                Some(e.song.arousal.scores.weighted.f1)
+            }),
+            ("song valence F1 (weighted)", |e| {
+                Some(e.song.valence.scores.weighted.f1)
+            }),
+            ("patch quadrant F1 (weighted)", |e| {
+                Some(e.patch.quadrant.scores.weighted.f1)
+            }),
+            ("arousal ROC AUC (people)", |e| e.people.arousal_auc),
+            ("valence ROC AUC (people)", |e| e.people.valence_auc),
+            ("arousal Pearson r", |e| e.ratings.as_ref()?.arousal_pearson),
+            ("arousal Spearman rho", |e| {
+                e.ratings.as_ref()?.arousal_spearman
+            }),
+            ("valence Pearson r", |e| e.ratings.as_ref()?.valence_pearson),
+            ("valence Spearman rho", |e| {
+                e.ratings.as_ref()?.valence_spearman
+            }),
+            ("arousal r over time (per song)", |e| {
+                e.ratings.as_ref()?.dynamic_arousal_r
+            }),
+            ("valence r over time (per song)", |e| {
+                e.ratings.as_ref()?.dynamic_valence_r
+            }),
+        ];
+        let metrics = table
+            .iter()
+            .filter_map(|(name, get)| {
+                let values: Vec<Option<f64>> = evals.iter().map(get).collect();
+                let defined: Vec<f64> = values.iter().flatten().copied().collect();
+                let ms = crate::metrics::mean_std(&defined)?;
+                Some(FoldMetric {
+                    name: name.to_string(),
+                    values,
+                    mean: Some(ms.0),
+                    std: Some(ms.1),
+                })
+            })
+            .collect();
+        Self {
+            music: cfg.music.clone(),
+            encoder: cfg.encoder.clone(),
+            mode: cfg.mode,
+            folds: evals.len(),
+            seed: cfg.seed,
+            test_songs: evals.iter().map(|e| e.songs).collect(),
+            metrics,
+        }
+    }
+
+    pub fn markdown(&self) -> String {
+        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let mut s = format!(
+            "{}-fold cross-validation (stratified by quadrant, by song; seed {}) of {} on {}, \
+             {} test songs in all.\n\n| metric | mean ± std | {} |\n|---|---|{}\n",
+            self.folds,
+            self.seed,
+            self.encoder.display(),
+            self.music.display(),
+            self.test_songs.iter().sum::<usize>(),
+            (1..=self.folds)
+                .map(|i| format!("fold {i}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(self.folds)
+        );
+        for m in &self.metrics {
+            s += &format!(
+                "| {} | {} ± {} | {} |\n",
+                m.name,
+                f(m.mean),
+                f(m.std),
+                m.values
+                    .iter()
+                    .map(|v| f(*v))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+        s
+    }
 }
 
 /// Scores of one task: confusion matrix and the averages.
@@ -583,6 +844,119 @@ pub struct Evaluation {
     /// Song-level scores against the labels made by people.
     #[serde(default)]
     pub people: PeopleScores,
+    /// Correlations with people's continuous ratings, where the music set has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratings: Option<RatingScores>,
+}
+
+/// How the model follows people's continuous ratings: across songs, P(arousal+) and
+/// P(valence+) against the static ratings (Pearson r, Spearman rho); within songs, the
+/// per-patch P(+) at each rated instant (the mean of the patches that cover it) against
+/// the ratings over time (Pearson r per song, averaged over the songs where it is defined).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RatingScores {
+    pub songs: usize,
+    pub arousal_pearson: Option<f64>,
+    pub arousal_spearman: Option<f64>,
+    pub valence_pearson: Option<f64>,
+    pub valence_spearman: Option<f64>,
+    pub dynamic_arousal_r: Option<f64>,
+    pub dynamic_arousal_songs: usize,
+    pub dynamic_valence_r: Option<f64>,
+    pub dynamic_valence_songs: usize,
+}
+
+impl RatingScores {
+    /// `songs` with their song-level P(arousal+), P(valence+) and per-patch predictions;
+    /// None when no song has static ratings.
+    fn of(songs: &[&Song], predictions: &[SongPrediction]) -> Option<Self> {
+        use crate::metrics::{pearson, spearman};
+        let rated: Vec<([f64; 2], &SongPrediction)> = songs
+            .iter()
+            .zip(predictions)
+            .filter_map(|(s, p)| s.ratings.map(|r| (r, p)))
+            .collect();
+        if rated.is_empty() {
+            return None;
+        }
+        let ra: Vec<f64> = rated.iter().map(|x| x.0[0]).collect();
+        let rv: Vec<f64> = rated.iter().map(|x| x.0[1]).collect();
+        let pa: Vec<f64> = rated.iter().map(|x| f64::from(x.1.arousal)).collect();
+        let pv: Vec<f64> = rated.iter().map(|x| f64::from(x.1.valence)).collect();
+        // dim 1: arousal, 2: valence (columns of Song::dynamic).
+        let dynamic = |dim: usize| {
+            let per_song: Vec<f64> = songs
+                .iter()
+                .zip(predictions)
+                .filter_map(|(s, p)| {
+                    let (rating, model): (Vec<f64>, Vec<f64>) = s
+                        .dynamic
+                        .iter()
+                        .filter(|row| row[dim].is_finite())
+                        .filter_map(|row| {
+                            let t = row[0];
+                            let covering: Vec<f64> = p
+                                .segments
+                                .iter()
+                                .filter(|seg| seg.start <= t && t < seg.end)
+                                .map(|seg| {
+                                    f64::from(if dim == 1 { seg.arousal } else { seg.valence })
+                                })
+                                .collect();
+                            (!covering.is_empty()).then(|| {
+                                (
+                                    row[dim],
+                                    covering.iter().sum::<f64>() / covering.len() as f64,
+                                )
+                            })
+                        })
+                        .unzip();
+                    pearson(&model, &rating)
+                })
+                .collect();
+            (
+                crate::metrics::mean_std(&per_song).map(|m| m.0),
+                per_song.len(),
+            )
+        };
+        let (dynamic_arousal_r, dynamic_arousal_songs) = dynamic(1);
+        let (dynamic_valence_r, dynamic_valence_songs) = dynamic(2);
+        Some(Self {
+            songs: rated.len(),
+            arousal_pearson: pearson(&pa, &ra),
+            arousal_spearman: spearman(&pa, &ra),
+            valence_pearson: pearson(&pv, &rv),
+            valence_spearman: spearman(&pv, &rv),
+            dynamic_arousal_r,
+            dynamic_arousal_songs,
+            dynamic_valence_r,
+            dynamic_valence_songs,
+        })
+    }
+
+    fn markdown(&self) -> String {
+        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let mut s = format!(
+            "\nSongs against people's continuous ratings ({} songs): arousal Pearson r {}, \
+             Spearman rho {} (P(arousal+)); valence Pearson r {}, Spearman rho {} (P(valence+)).\n",
+            self.songs,
+            f(self.arousal_pearson),
+            f(self.arousal_spearman),
+            f(self.valence_pearson),
+            f(self.valence_spearman)
+        );
+        if self.dynamic_arousal_songs + self.dynamic_valence_songs > 0 {
+            s += &format!(
+                "\nWithin songs, against the ratings over time (mean per-song Pearson r of the \
+                 per-patch P(+)): arousal {} ({} songs), valence {} ({} songs).\n",
+                f(self.dynamic_arousal_r),
+                self.dynamic_arousal_songs,
+                f(self.dynamic_valence_r),
+                self.dynamic_valence_songs
+            );
+        }
+        s
+    }
 }
 
 /// Song-level scores against the labels made by people only (a CSV's teacher-made labels
@@ -645,6 +1019,7 @@ impl Evaluation {
             "songs": self.songs, "patches": self.patches,
             "patch": level(&self.patch), "song": level(&self.song),
             "people": self.people,
+            "ratings": self.ratings,
         })
     }
 
@@ -678,6 +1053,9 @@ impl Evaluation {
             auc(p.quadrant_accuracy),
             p.quadrant_songs
         );
+        if let Some(r) = &self.ratings {
+            s += &r.markdown();
+        }
         for (level, l) in [("patch", &self.patch), ("song", &self.song)] {
             for (task, t) in [
                 ("quadrant", &l.quadrant),
@@ -729,6 +1107,7 @@ pub fn evaluate_songs(
     let recipe = mer::FeatureRecipe::default();
     let mut n_patches = 0;
     let (mut p_arousal, mut p_valence, mut answers) = (Vec::new(), Vec::new(), Vec::new());
+    let mut predictions = Vec::with_capacity(idx.len());
     let pb = data::progress_bar(idx.len() as u64, &format!("evaluate {split}"));
     for &i in idx {
         let s = &music.songs[i];
@@ -758,6 +1137,7 @@ pub fn evaluate_songs(
         p_arousal.push(f64::from(sp.arousal));
         p_valence.push(f64::from(sp.valence));
         answers.push(sp.quadrant.index());
+        predictions.push(sp);
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -769,6 +1149,7 @@ pub fn evaluate_songs(
         patch: patch.finish(),
         song: song.finish(),
         people: PeopleScores::of(&songs, &p_arousal, &p_valence, &answers),
+        ratings: RatingScores::of(&songs, &predictions),
     })
 }
 

@@ -22,21 +22,32 @@ pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "m4a", "aac
 /// Every audio file under `dir`, sorted (LibriSpeech's FLAC tree and AISHELL-1's WAV tree
 /// work as they are).
 pub fn scan_audio(dir: &Path) -> Result<Vec<PathBuf>> {
+    files_under(dir, |path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    })
+}
+
+/// Every file under `dir` (recursively) that `keep` accepts, sorted.
+pub fn files_under(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("{}: not a folder", dir.display());
     }
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
+    // Each folder is read once, however it is reached: linked folders are followed, and a
+    // link to a folder above cannot loop.
+    let mut seen = std::collections::HashSet::new();
     while let Some(d) = stack.pop() {
+        if !seen.insert(std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone())) {
+            continue;
+        }
         for entry in std::fs::read_dir(&d).with_context(|| format!("{}", d.display()))? {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            {
+            } else if keep(&path) {
                 out.push(path);
             }
         }
@@ -190,6 +201,38 @@ pub struct Song {
     /// A teacher model's (energy, valence) in [0, 1], from optional `TeacherEnergy` and
     /// `TeacherValence` columns: reported beside the models, never trained on here.
     pub teacher: Option<[f64; 2]>,
+    /// People's continuous ratings of the whole song, (arousal, valence) on the corpus's own
+    /// scale, where the corpus has them: kept beside the quadrant made from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratings: Option<[f64; 2]>,
+    /// People's ratings over time, where the corpus has them: (seconds from the start of
+    /// the audio file, arousal, valence), sorted by time; NaN where one is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic: Vec<[f64; 3]>,
+}
+
+impl Song {
+    /// A song labelled by people from continuous ratings around `mapping`'s midpoint.
+    pub fn from_ratings(
+        path: PathBuf,
+        name: String,
+        ratings: [f64; 2],
+        mapping: AvMapping,
+    ) -> Self {
+        let (a, v) = (ratings[0] > mapping.midpoint, ratings[1] > mapping.midpoint);
+        Self {
+            path,
+            name,
+            quadrant: Quadrant::from_signs(a, v),
+            arousal: a,
+            valence: v,
+            arousal_by_people: true,
+            valence_by_people: true,
+            teacher: None,
+            ratings: Some(ratings),
+            dynamic: Vec::new(),
+        }
+    }
 }
 
 /// How continuous arousal/valence values map to quadrants.
@@ -197,6 +240,27 @@ pub struct Song {
 pub struct AvMapping {
     /// Values above the midpoint are positive.
     pub midpoint: f64,
+}
+
+/// A music set as given on the command line: an annotation CSV (this project's layout,
+/// 4Q-emotion's or CH-818's), or the folder of a public corpus as it is unpacked (DEAM,
+/// PMEmo, emoMusic; see [`crate::music_corpora`]).
+pub fn read_music(path: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
+    if path.is_dir() {
+        crate::music_corpora::read(path, mapping)
+    } else {
+        read_music_csv(path, mapping)
+    }
+}
+
+/// The midpoint of continuous ratings in a music set when none is given: the scale's own
+/// midpoint for a public corpus's folder, 0 for a CSV (CH-818's scale).
+pub fn default_midpoint(path: &Path) -> Result<f64> {
+    if path.is_dir() {
+        Ok(crate::music_corpora::Corpus::detect(path)?.midpoint())
+    } else {
+        Ok(0.0)
+    }
 }
 
 /// Reads a music annotation CSV: the original columns `Songs` (path relative to the CSV's
@@ -337,8 +401,15 @@ fn parse_row(
             (q, a, v)
         }
         None => {
-            let a = parse_sign(field(a_col).context("no arousal value")?, mapping)?;
-            let v = parse_sign(field(v_col).context("no valence value")?, mapping)?;
+            let (a, v) = (
+                field(a_col).context("no arousal value")?,
+                field(v_col).context("no valence value")?,
+            );
+            let number = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite());
+            if let (Some(a), Some(v)) = (number(a), number(v)) {
+                return Ok(Song::from_ratings(path, name, [a, v], mapping));
+            }
+            let (a, v) = (parse_sign(a, mapping)?, parse_sign(v, mapping)?);
             (Quadrant::from_signs(a, v), a, v)
         }
     };
@@ -351,6 +422,8 @@ fn parse_row(
         arousal_by_people: true,
         valence_by_people: true,
         teacher: None,
+        ratings: None,
+        dynamic: Vec::new(),
     })
 }
 
@@ -513,6 +586,51 @@ pub fn stratified_split(labels: &[Quadrant], test_frac: f64, val_frac: f64, seed
     s
 }
 
+/// Stratified k-fold cross-validation by song: each quadrant's songs, shuffled, are dealt
+/// in turn to `k` folds (so each fold holds 1/k of every quadrant, within one song); fold
+/// i is the test part of split i, and `val_frac` of each quadrant of the rest is its
+/// validation part. Seeded.
+pub fn stratified_folds(labels: &[Quadrant], k: usize, val_frac: f64, seed: u64) -> Vec<Splits> {
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, q) in labels.iter().enumerate() {
+        by_class.entry(q.index()).or_default().push(i);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut fold_of = vec![0usize; labels.len()];
+    // The deal continues across classes, so small classes do not all start at fold 0.
+    let mut next = 0usize;
+    for idx in by_class.values_mut() {
+        idx.shuffle(&mut rng);
+        for &i in idx.iter() {
+            fold_of[i] = next % k;
+            next += 1;
+        }
+    }
+    (0..k)
+        .map(|f| {
+            let mut s = Splits {
+                train: vec![],
+                val: vec![],
+                test: vec![],
+            };
+            for idx in by_class.values() {
+                let rest: Vec<usize> = idx.iter().copied().filter(|&i| fold_of[i] != f).collect();
+                s.test
+                    .extend(idx.iter().copied().filter(|&i| fold_of[i] == f));
+                let n_val = ((rest.len() as f64 * val_frac).round() as usize)
+                    .clamp(usize::from(rest.len() >= 2), rest.len());
+                // `rest` is in the class's shuffled order: its first songs validate.
+                s.val.extend_from_slice(&rest[..n_val]);
+                s.train.extend_from_slice(&rest[n_val..]);
+            }
+            s.train.sort_unstable();
+            s.val.sort_unstable();
+            s.test.sort_unstable();
+            s
+        })
+        .collect()
+}
+
 /// The split as written into a run folder: song names per part, so later steps (and people)
 /// can reuse and read it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -579,6 +697,46 @@ mod tests {
             assert_eq!(count(&s.test), 8, "30 % of 25, rounded");
             assert_eq!(count(&s.val), 3, "15 % of 17, rounded");
             assert_eq!(count(&s.train), 14);
+        }
+    }
+
+    #[test]
+    fn folds_cover_every_song_once_stratified_and_seeded() {
+        let labels: Vec<Quadrant> = (0..103).map(|i| Quadrant::ALL[(i * 7) % 4]).collect();
+        let folds = stratified_folds(&labels, 10, 0.15, 3);
+        assert_eq!(folds, stratified_folds(&labels, 10, 0.15, 3));
+        assert_ne!(folds, stratified_folds(&labels, 10, 0.15, 4));
+        assert_eq!(folds.len(), 10);
+        let mut tested: Vec<usize> = folds.iter().flat_map(|f| f.test.clone()).collect();
+        tested.sort_unstable();
+        assert_eq!(
+            tested,
+            (0..103).collect::<Vec<_>>(),
+            "each song tested once"
+        );
+        for f in &folds {
+            let mut all: Vec<usize> = f
+                .train
+                .iter()
+                .chain(&f.val)
+                .chain(&f.test)
+                .copied()
+                .collect();
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                (0..103).collect::<Vec<_>>(),
+                "each fold partitions the songs"
+            );
+            for q in Quadrant::ALL {
+                let n = labels.iter().filter(|&&l| l == q).count();
+                let in_test = f.test.iter().filter(|&&i| labels[i] == q).count();
+                assert!(
+                    in_test.abs_diff(n / 10) <= 1,
+                    "{q}: {in_test} of {n} in one fold"
+                );
+                assert!(f.val.iter().any(|&i| labels[i] == q), "{q} validated");
+            }
         }
     }
 

@@ -6,6 +6,7 @@ mod corpus;
 mod data;
 mod io;
 mod metrics;
+mod music_corpora;
 mod output;
 mod plots;
 mod reproduce;
@@ -109,8 +110,8 @@ enum Command {
         /// Pretraining run folder
         #[arg(long)]
         encoder: PathBuf,
-        /// Music annotation CSV (Songs, Quads[, Arousal, Valence]; or continuous Arousal,
-        /// Valence)
+        /// Music set: an annotation CSV (Songs, Quads[, Arousal, Valence]; or continuous
+        /// Arousal, Valence), or a DEAM, PMEmo or emoMusic folder as unpacked
         #[arg(long)]
         music: PathBuf,
         /// Name of the music set stored in the model (default: the CSV's folder name);
@@ -121,11 +122,17 @@ enum Command {
         /// settings whose frozen phase this run starts from instead of training it again
         #[arg(long)]
         frozen_from: Option<PathBuf>,
-        /// Midpoint of continuous arousal/valence values (CH-818's layout)
-        #[arg(long, value_parser = finite, default_value_t = 0.0)]
-        av_midpoint: f64,
+        /// Midpoint of continuous arousal/valence ratings: above it is positive (default:
+        /// the corpus's own scale midpoint for a DEAM, PMEmo or emoMusic folder, 0 for a
+        /// CSV as CH-818's)
+        #[arg(long, value_parser = finite)]
+        av_midpoint: Option<f64>,
         #[arg(long, value_enum)]
         mode: ModeArg,
+        /// Clip-level stratified k-fold cross-validation instead of the paper's split: one
+        /// run per fold in OUT/fold-<i>, and OUT/folds.md with each metric's mean ± std
+        #[arg(long, value_parser = positive)]
+        folds: Option<usize>,
         #[arg(long, value_parser = positive, default_value_t = 100)]
         epochs: usize,
         #[arg(long, value_parser = positive, default_value_t = 64)]
@@ -161,8 +168,9 @@ enum Command {
         /// train, val, test (the split written beside the model) or all
         #[arg(long, default_value = "test")]
         split: String,
-        #[arg(long, value_parser = finite, default_value_t = 0.0)]
-        av_midpoint: f64,
+        /// Midpoint of continuous ratings (default: the corpus's own, or 0 for a CSV)
+        #[arg(long, value_parser = finite)]
+        av_midpoint: Option<f64>,
         /// Print JSON instead of Markdown
         #[arg(long)]
         json: bool,
@@ -174,10 +182,12 @@ enum Command {
     /// One-feature baselines on a music set: the best constant quadrant, and the song-level
     /// arousal and valence AUC of loudness, spectral centroid and onset rate, each alone
     Baselines {
+        /// Music set: an annotation CSV, or a DEAM, PMEmo or emoMusic folder
         #[arg(long)]
         music: PathBuf,
-        #[arg(long, value_parser = finite, default_value_t = 0.0)]
-        av_midpoint: f64,
+        /// Midpoint of continuous ratings (default: the corpus's own, or 0 for a CSV)
+        #[arg(long, value_parser = finite)]
+        av_midpoint: Option<f64>,
         /// Print JSON (with each song's descriptors) instead of Markdown
         #[arg(long)]
         json: bool,
@@ -195,15 +205,16 @@ enum Command {
         /// Mandarin speech folder
         #[arg(long)]
         speech_man: PathBuf,
-        /// English-lyrics music CSV (4Q-emotion's layout)
+        /// English-lyrics music set: CSV (4Q-emotion's layout) or a corpus folder
         #[arg(long)]
         music_en: PathBuf,
-        /// Mandarin-lyrics music CSV (CH-818's layout, or 4Q's)
+        /// Mandarin-lyrics music set: CSV (CH-818's layout, or 4Q's) or a corpus folder
         #[arg(long)]
         music_man: PathBuf,
-        /// Midpoint of continuous arousal/valence in --music-man
-        #[arg(long, value_parser = finite, default_value_t = 0.0)]
-        music_man_midpoint: f64,
+        /// Midpoint of continuous arousal/valence in --music-man (default: the corpus's
+        /// own for a DEAM, PMEmo or emoMusic folder, 0 for a CSV)
+        #[arg(long, value_parser = finite)]
+        music_man_midpoint: Option<f64>,
         #[arg(long, value_parser = positive, default_value_t = 4)]
         repeats: usize,
         /// Hours of speech per pretraining (the paper: 3 or 30)
@@ -449,6 +460,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             frozen_from,
             av_midpoint,
             mode,
+            folds,
             epochs,
             batch,
             epoch_patches,
@@ -470,6 +482,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     })
                     .unwrap_or_else(|| "music".into())
             });
+            let av_midpoint = midpoint(av_midpoint, &music)?;
             let cfg = commands::TransferConfig {
                 encoder,
                 music,
@@ -483,15 +496,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 seed,
                 precision: precision.into(),
                 schedules: commands::TransferConfig::schedules_with_patience(patience),
+                fold: None,
             };
             let devices = devices.init()?;
+            let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
+            if let Some(k) = folds {
+                if frozen_from.is_some() {
+                    bail!(
+                        "--frozen-from does not go with --folds (each fold trains its own frozen phase)"
+                    );
+                }
+                let report = commands::transfer_folds(&cfg, k, &out, &cache, &devices)?;
+                print!("{}", report.markdown());
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(feat_ext) = &frozen_from {
                 if cfg.mode != TransferMode::Full {
                     bail!("--frozen-from goes with --mode full");
                 }
                 commands::reuse_frozen_phase(feat_ext, &out, &cfg)?;
             }
-            let cache = cache.unwrap_or_else(|| commands::default_cache(&out));
             commands::transfer(&cfg, &out, &cache, &devices)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -512,7 +536,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &music,
                 &split,
                 data::AvMapping {
-                    midpoint: av_midpoint,
+                    midpoint: midpoint(av_midpoint, &music)?,
                 },
                 &cache,
                 &device(dev)?,
@@ -579,7 +603,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let set = commands::load_music(
                 &music,
                 data::AvMapping {
-                    midpoint: av_midpoint,
+                    midpoint: midpoint(av_midpoint, &music)?,
                 },
                 &data::FeatureCache::new(&cache)?,
             )?;
@@ -747,6 +771,11 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
 }
 
 /// A count that must be at least 1 (epochs, batch sizes, patches, patience, repeats).
+/// The given midpoint of continuous ratings, or the music set's own.
+fn midpoint(given: Option<f64>, music: &Path) -> Result<f64> {
+    given.map_or_else(|| data::default_midpoint(music), Ok)
+}
+
 fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

@@ -120,22 +120,8 @@ pub struct Scores {
 /// probability that a random positive scores above a random negative, ties counting half
 /// (scikit-learn's `roc_auc_score`). None without both classes.
 pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    // Mann-Whitney U from mid-ranks (1-based, averaged over ties).
-    let mut ranks = vec![0.0; scores.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let mid = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            ranks[k] = mid;
-        }
-        i = j + 1;
-    }
+    // Mann-Whitney U from mid-ranks.
+    let ranks = mid_ranks(scores);
     let n_pos = positive.iter().filter(|&&p| p).count() as f64;
     let n_neg = positive.len() as f64 - n_pos;
     if n_pos == 0.0 || n_neg == 0.0 {
@@ -148,6 +134,67 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
         .map(|(r, _)| r)
         .sum();
     Some((rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
+}
+
+/// 1-based ranks, ties given the mean of the ranks they span.
+fn mid_ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut ranks = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            ranks[k] = mid;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Pearson's correlation coefficient (`scipy.stats.pearsonr`). None with fewer than three
+/// pairs, or when either side is constant.
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 3 {
+        return None;
+    }
+    let mean = |v: &[f64]| v[..n].iter().sum::<f64>() / n as f64;
+    let (mx, my) = (mean(x), mean(y));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x[..n].iter().zip(&y[..n]) {
+        let (dx, dy) = (a - mx, b - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    let r = sxy / (sxx * syy).sqrt();
+    r.is_finite().then(|| r.clamp(-1.0, 1.0))
+}
+
+/// Spearman's rank correlation (`scipy.stats.spearmanr`): Pearson's over mid-ranks.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    pearson(&mid_ranks(&x[..n]), &mid_ranks(&y[..n]))
+}
+
+/// Mean and (sample, n - 1) standard deviation; None when empty.
+pub fn mean_std(v: &[f64]) -> Option<(f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    Some((m, var.sqrt()))
 }
 
 #[cfg(test)]
@@ -190,6 +237,30 @@ mod tests {
         assert_eq!(s.per_class[0].support, 0);
         assert_eq!(s.weighted.f1, 1.0);
         assert_eq!(s.macro_avg.f1, 0.5);
+    }
+
+    #[test]
+    fn correlations_match_scipy() {
+        // scipy.stats.pearsonr / spearmanr of these (hand-checked: ranks with a tie).
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let y = [2.0, 1.0, 4.0, 3.0, 5.0];
+        assert!((pearson(&x, &y).unwrap() - 0.8).abs() < 1e-12);
+        assert!((spearman(&x, &y).unwrap() - 0.8).abs() < 1e-12);
+        // A monotone but curved relation: Spearman 1, Pearson below.
+        let y2: Vec<f64> = x.iter().map(|v: &f64| v.powi(4)).collect();
+        assert!((spearman(&x, &y2).unwrap() - 1.0).abs() < 1e-12);
+        assert!(pearson(&x, &y2).unwrap() < 0.97);
+        // Ties: ranks [1.5, 1.5, 3] against [1, 2, 3] -> r = sqrt(3)/2.
+        let r = spearman(&[7.0, 7.0, 9.0], &[1.0, 2.0, 3.0]).unwrap();
+        assert!((r - 3f64.sqrt() / 2.0).abs() < 1e-12);
+        assert_eq!(
+            pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]),
+            None,
+            "constant side"
+        );
+        assert_eq!(pearson(&[1.0, 2.0], &[1.0, 2.0]), None, "two pairs");
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((m - 2.5).abs() < 1e-12 && (s - 1.2909944487358056).abs() < 1e-12);
     }
 
     #[test]

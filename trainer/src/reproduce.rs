@@ -23,7 +23,7 @@ pub struct ReproduceOptions {
     pub music_en: PathBuf,
     pub music_man: PathBuf,
     /// Midpoint of continuous arousal/valence in the Mandarin music CSV (CH-818's layout).
-    pub music_man_midpoint: f64,
+    pub music_man_midpoint: Option<f64>,
     pub repeats: usize,
     pub hours: Option<f64>,
     pub pretrain_epochs: usize,
@@ -114,8 +114,14 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                     .with_context(|| format!("pretraining {}", pre_dir.display()))?;
                 for music in MUSIC {
                     let (csv, midpoint) = match music {
-                        "eng" => (&o.music_en, 0.0),
-                        _ => (&o.music_man, o.music_man_midpoint),
+                        "eng" => (&o.music_en, crate::data::default_midpoint(&o.music_en)?),
+                        _ => (
+                            &o.music_man,
+                            match o.music_man_midpoint {
+                                Some(m) => m,
+                                None => crate::data::default_midpoint(&o.music_man)?,
+                            },
+                        ),
                     };
                     for mode in [TransferMode::FeatExt, TransferMode::Full] {
                         let name = format!(
@@ -139,6 +145,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             seed,
                             precision: o.precision,
                             schedules: TransferConfig::schedules(),
+                            fold: None,
                         };
                         if mode == TransferMode::Full {
                             let sibling = out.join("transfer").join(format!(
@@ -171,16 +178,8 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
     write_report(o, out, &results)
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var =
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / if v.len() > 1 { n - 1.0 } else { 1.0 };
-    (m, var.sqrt())
-}
-
 fn fmt(v: &[f64]) -> String {
-    let (m, s) = mean_std(v);
+    let (m, s) = crate::metrics::mean_std(v).unwrap_or((0.0, 0.0));
     if v.len() > 1 {
         format!("{m:.2}±{s:.2}")
     } else {

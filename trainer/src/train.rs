@@ -1033,9 +1033,14 @@ impl TaskLoss {
 }
 
 /// The frozen encoder's flattened outputs of every patch of a set, computed once: Feat.
-/// Ext. trains the dense layers alone, so its epochs need not run the encoder again.
+/// Ext. trains the dense layers alone, so its epochs need not run the encoder again. A
+/// set may be a selection of another's rows (the folds of a cross-validation share one
+/// computation).
+#[derive(Clone)]
 pub struct LatentSet {
-    data: Vec<f32>,
+    data: std::sync::Arc<Vec<f32>>,
+    /// Rows of `data` in this set's order; all of them, in order, when None.
+    rows: Option<Vec<usize>>,
 }
 
 impl LatentSet {
@@ -1054,12 +1059,33 @@ impl LatentSet {
             pb.inc(chunk.len() as u64);
         }
         pb.finish_and_clear();
-        Ok(Self { data })
+        Ok(Self {
+            data: std::sync::Arc::new(data),
+            rows: None,
+        })
+    }
+
+    /// The set of the given rows of this one, in that order, sharing its data.
+    pub fn select(&self, rows: &[usize]) -> Self {
+        let rows = match &self.rows {
+            Some(mine) => rows.iter().map(|&r| mine[r]).collect(),
+            None => rows.to_vec(),
+        };
+        Self {
+            data: self.data.clone(),
+            rows: Some(rows),
+        }
     }
 
     /// A batch [b, 7936] of the given patches' encoder outputs.
     pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<2> {
-        let v = gather_rows(&self.data, LATENT, idx);
+        let v = match &self.rows {
+            Some(rows) => {
+                let mapped: Vec<usize> = idx.iter().map(|&i| rows[i]).collect();
+                gather_rows(&self.data, LATENT, &mapped)
+            }
+            None => gather_rows(&self.data, LATENT, idx),
+        };
         Tensor::from_data(TensorData::new(v, [idx.len(), LATENT]), device)
     }
 }
@@ -1097,6 +1123,9 @@ fn validate_classifier(
     Ok((loss, -acc + 1e-6 * loss, format!("{acc:.4}")))
 }
 
+/// In a transfer run folder, the mark of a finished frozen phase (its best metric).
+pub const FROZEN_PHASE_DONE: &str = "checkpoint/phase0.json";
+
 /// Transfer settings (the original code's values by default; SPEC.md "Transfer").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferSchedules {
@@ -1119,6 +1148,7 @@ pub fn transfer(
     device: &Device,
     schedules: &TransferSchedules,
     (opts, full_opts): (&LoopOptions, &LoopOptions),
+    latents: Option<(LatentSet, LatentSet)>,
 ) -> Result<Classifier> {
     let header = "phase,epoch,train_loss,val_loss,val_quadrant_accuracy,lr,seconds";
     let loss = TaskLoss::new(train.1);
@@ -1127,14 +1157,20 @@ pub fn transfer(
     let mut model = Classifier::with_encoder(encoder, device);
     model.encoder = model.encoder.freeze();
     // Marks the end of the frozen phase and holds its best metric.
-    let phase0_done = run.dir.join("checkpoint/phase0.json");
+    let phase0_done = run.dir.join(FROZEN_PHASE_DONE);
     let phase0_best: f64 = match std::fs::read(&phase0_done) {
         Ok(b) => serde_json::from_slice(&b)?,
         Err(_) => {
-            let frozen = model.encoder.valid();
-            let train_latents = LatentSet::new(&frozen, train.0, &val_device, "train")?;
-            let val_latents = LatentSet::new(&frozen, val.0, &val_device, "validation")?;
-            drop(frozen);
+            let (train_latents, val_latents) = match latents {
+                Some(given) => given,
+                None => {
+                    let frozen = model.encoder.valid();
+                    (
+                        LatentSet::new(&frozen, train.0, &val_device, "train")?,
+                        LatentSet::new(&frozen, val.0, &val_device, "validation")?,
+                    )
+                }
+            };
             let (m, state) = fit(
                 run,
                 phase::FEAT_EXT,

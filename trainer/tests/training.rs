@@ -2,115 +2,13 @@
 //! utterances in two "languages" and music clips whose quadrant sets tempo, mode, loudness
 //! and register.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()
-        .expect("trainer runs")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "trainer failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn write_mono(path: &Path, rate: u32, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for x in samples {
-        w.write_sample((x.clamp(-1.0, 1.0) * 32767.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-}
-
-/// A deterministic pseudo-random sequence.
-fn lcg(seed: &mut u64) -> f32 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-}
-
-/// "Speech": syllables of voiced harmonics with moving formants and pauses. The two
-/// languages differ in pitch contour (Mandarin-like tones vs flat) and syllable rate.
-fn utterance(seconds: f32, tonal: bool, seed: u64) -> Vec<f32> {
-    let rate = 16_000.0;
-    let mut rng = seed;
-    let n = (seconds * rate) as usize;
-    let syllable = if tonal { 0.22 } else { 0.16 };
-    let mut out = vec![0f32; n];
-    let mut phase = 0f32;
-    for (i, x) in out.iter_mut().enumerate() {
-        let t = i as f32 / rate;
-        let k = (t / syllable) as u64;
-        let within = (t % syllable) / syllable;
-        let mut r = seed ^ k.wrapping_mul(0x9E37);
-        let base = 110.0 + 60.0 * (lcg(&mut r) + 1.0);
-        let contour = if tonal {
-            1.0 + 0.3 * (std::f32::consts::PI * within * (1.0 + (k % 4) as f32)).sin()
-        } else {
-            1.0
-        };
-        let f0 = base * contour;
-        phase += 2.0 * std::f32::consts::PI * f0 / rate;
-        let formant = 500.0 + 1500.0 * (0.5 + 0.5 * lcg(&mut r));
-        let env =
-            (std::f32::consts::PI * within).sin().powi(2) * if k % 5 == 4 { 0.0 } else { 1.0 };
-        let mut v = 0.0;
-        for h in 1..12 {
-            let fh = f0 * h as f32;
-            let gain = 1.0 / (1.0 + ((fh - formant) / 300.0).powi(2));
-            v += gain * (phase * h as f32).sin();
-        }
-        *x = 0.2 * env * v + 0.005 * lcg(&mut rng);
-    }
-    out
-}
-
-/// "Music" with quadrant cues: tempo and loudness (arousal), major or minor and register
-/// (valence).
-fn clip(q: usize, seconds: f32, seed: u64) -> Vec<f32> {
-    let rate = 22_050.0;
-    let n = (seconds * rate) as usize;
-    let (aroused, positive) = (q < 2, q == 0 || q == 3);
-    let bpm = if aroused { 160.0 } else { 60.0 };
-    let gain = if aroused { 0.8 } else { 0.2 };
-    let root = if positive { 440.0 } else { 196.0 };
-    let third = if positive { 1.26 } else { 1.189 };
-    let mut rng = seed;
-    let beat = 60.0 / bpm;
-    (0..n)
-        .map(|i| {
-            let t = i as f32 / rate;
-            let k = (t / beat) as usize;
-            let within = (t % beat) / beat;
-            let step = [1.0, third, 1.498, 2.0][(k + seed as usize) % 4];
-            let f = root * step;
-            let env = (-within * if aroused { 8.0 } else { 1.5 }).exp();
-            let tone = (2.0 * std::f32::consts::PI * f * t).sin()
-                + 0.5 * (2.0 * std::f32::consts::PI * 2.0 * f * t).sin();
-            gain * env * tone * 0.6 + 0.01 * lcg(&mut rng)
-        })
-        .collect()
-}
+use common::{clip, ok, s, trainer, utterance, write_mono};
 
 struct Corpora {
     _dir: tempfile::TempDir,
