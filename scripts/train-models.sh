@@ -35,6 +35,9 @@ CPC_WINDOWS="${CPC_WINDOWS-256}"
 TRANSFER_EPOCHS="${TRANSFER_EPOCHS:-8}"
 FULL_PATCHES="${FULL_PATCHES-1024}"
 PATIENCE="${PATIENCE:-3}"
+# Precision of the exported model files: int8 (6.5 MB each) or q4 (3.1-3.2 MB; see the
+# README's "Model files" for what each changes).
+PRECISION="${PRECISION:-int8}"
 DEVICE="${DEVICE:-cpu}"
 GRID="${GRID:-0}"
 # SHIP=0: leave the repository as it is (the report goes to WORK/real-music.md).
@@ -94,7 +97,7 @@ transfer() {
             local common=(--encoder "pretrain/$method-$lang"
                 --music corpora/music/shipped.csv --music-name western+chinese+games
                 --epochs "$TRANSFER_EPOCHS" --patience "$PATIENCE" --device "$DEVICE"
-                --cache feature-cache)
+                --precision "$PRECISION" --cache feature-cache)
             "$TRAINER" transfer "${common[@]}" --mode feat-ext --out "classifiers/$method-$lang-featext"
             # shellcheck disable=SC2046
             "$TRAINER" transfer "${common[@]}" --mode full $(opt --full-epoch-patches "$FULL_PATCHES") \

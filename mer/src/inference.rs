@@ -37,6 +37,11 @@ pub fn encode_weights(model: &Classifier, precision: Precision) -> Result<Vec<u8
     match precision {
         Precision::F32 => save(model, false),
         Precision::F16 => save(model, true),
+        Precision::Q4 => {
+            // Packed from a copy on the CPU, where reading the weights never waits on a GPU.
+            let copy = load_weights(&save(model, false)?, Precision::F32, &Device::flex())?;
+            crate::packed::encode(&copy)
+        }
         Precision::Int8 => {
             // Quantize a reloaded copy on the CPU: quantizing in place would change the
             // caller's module, and flex is the backend that stores int8 natively.
@@ -63,6 +68,9 @@ impl ModuleMapper for Dequantizer {
 
 /// Loads weights on the CPU backend into a fresh classifier.
 fn load_weights(bytes: &[u8], precision: Precision, cpu: &Device) -> Result<Classifier, MerError> {
+    if precision == Precision::Q4 {
+        return crate::packed::decode(bytes, cpu);
+    }
     let mut model = Classifier::new(cpu);
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes.to_vec())));
     if precision != Precision::F32 {

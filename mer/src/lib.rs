@@ -10,6 +10,7 @@ pub mod features;
 pub mod inference;
 pub mod model;
 pub mod model_file;
+pub mod packed;
 pub mod predict;
 
 pub use features::{FeatureExtractor, FeatureRecipe, LogMel, Patches};

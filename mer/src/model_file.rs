@@ -113,6 +113,9 @@ pub enum Precision {
     F16,
     /// int8, symmetric per tensor, on conv and dense weights; the rest in f16.
     Int8,
+    /// 4-bit, symmetric per block of 128 values with an f16 scale, on conv and dense
+    /// weights; the rest in f32; deflated (see [`crate::packed`]).
+    Q4,
 }
 
 /// Names of each head's classes, in output order.

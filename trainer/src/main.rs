@@ -315,6 +315,8 @@ enum PrecisionArg {
     F32,
     F16,
     Int8,
+    /// 4-bit weights in blocks of 128 with f16 scales, deflated
+    Q4,
 }
 
 impl From<PrecisionArg> for Precision {
@@ -323,6 +325,7 @@ impl From<PrecisionArg> for Precision {
             PrecisionArg::F32 => Precision::F32,
             PrecisionArg::F16 => Precision::F16,
             PrecisionArg::Int8 => Precision::Int8,
+            PrecisionArg::Q4 => Precision::Q4,
         }
     }
 }

@@ -296,6 +296,53 @@ fn inspect_shows_the_metadata() {
 }
 
 #[test]
+fn a_4bit_model_file_predicts_like_its_int8_twin() {
+    let dir = tmp();
+    let q4 = dir.path().join("q4.mer");
+    let o = trainer(&[
+        "init",
+        "--out",
+        q4.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--precision",
+        "q4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let size = std::fs::metadata(&q4).unwrap().len();
+    assert!(
+        size < std::fs::metadata(model()).unwrap().len() / 2 + 100_000,
+        "{size} bytes"
+    );
+    let o = trainer(&["inspect", "--json", q4.to_str().unwrap()]);
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(meta["precision"], "q4");
+    let song = fixtures().join("music.wav");
+    let p = |m: &Path| -> Vec<f64> {
+        let o = trainer(&[
+            "predict",
+            "--format",
+            "json",
+            "--model",
+            m.to_str().unwrap(),
+            song.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut p: Vec<f64> = ["Q1", "Q2", "Q3", "Q4"]
+            .iter()
+            .map(|q| v[0]["probabilities"][q].as_f64().unwrap())
+            .collect();
+        p.extend(["arousal", "valence"].map(|k| v[0][k].as_f64().unwrap()));
+        p
+    };
+    // The same seed's weights: 4-bit rounding moves the song's probabilities only a little.
+    for (a, b) in p(&q4).iter().zip(p(model())) {
+        assert!((a - b).abs() < 0.01, "{a} vs {b}");
+    }
+}
+
+#[test]
 fn bad_audio_gets_one_clear_line() {
     let dir = tmp();
     let d = dir.path();
