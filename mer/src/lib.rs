@@ -7,6 +7,8 @@
 
 pub mod audio;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inference;
 pub mod model;
 pub mod model_file;

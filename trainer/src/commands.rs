@@ -146,7 +146,7 @@ pub fn pretrain(
         val_set.files(),
         val_set.len()
     ));
-    if train_set.len() == 0 || val_set.len() == 0 {
+    if train_set.is_empty() || val_set.is_empty() {
         bail!(
             "not enough speech: every utterance needs at least one 1-s patch, and two utterances are needed"
         );

@@ -1,16 +1,6 @@
 //! `trainer`: the native command line of the language-sensitive music emotion recognizer.
 
-mod baselines;
-mod commands;
-mod corpus;
-mod data;
-mod io;
-mod metrics;
-mod music_corpora;
-mod output;
-mod plots;
-mod reproduce;
-mod train;
+use trainer::{baselines, commands, corpus, data, io, output, reproduce, train};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

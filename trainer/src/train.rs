@@ -326,6 +326,10 @@ impl PatchSet {
         *self.offsets.last().unwrap_or(&0)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn files(&self) -> usize {
         self.offsets.len() - 1
     }

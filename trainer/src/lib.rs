@@ -1,0 +1,16 @@
+//! The trainer's library: corpora, pretraining, transfer, evaluation and reports, used by
+//! the `trainer` command line (`main.rs`) and by the fuzz targets (`fuzz/`).
+
+pub mod baselines;
+pub mod commands;
+pub mod corpus;
+pub mod data;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod io;
+pub mod metrics;
+pub mod music_corpora;
+pub mod output;
+pub mod plots;
+pub mod reproduce;
+pub mod train;
