@@ -43,10 +43,19 @@ for p in int8 q4; do
 done
 seed model_file int8-head 0 fuzz/corpus/int8.mer 4096
 seed model_file q4-head 0 fuzz/corpus/q4.mer 4096
-# The weight block alone: after the header (magic 8, version 4, length 4, JSON, length 8).
-weights_at() { python3 -c "import struct,sys; b=open(sys.argv[1],'rb').read(); print(16+struct.unpack('<I',b[12:16])[0]+8)" "$1"; }
-{ printf '\x03'; tail -c +"$(($(weights_at fuzz/corpus/q4.mer) + 1))" fuzz/corpus/q4.mer | head -c 4096; } >fuzz/corpus/model_file/q4-weights
-{ printf '\x02'; tail -c +"$(($(weights_at fuzz/corpus/int8.mer) + 1))" fuzz/corpus/int8.mer | head -c 4096; } >fuzz/corpus/model_file/int8-weights
+# The weight block alone, behind its precision byte: after the header (magic 8, version 4,
+# JSON length 4, JSON, weights length 8).
+weights_seed() { # weights_seed BYTE MODEL OUT
+    python3 - "$@" <<'PY'
+import struct, sys
+byte, model, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+b = open(model, "rb").read()
+start = 16 + struct.unpack("<I", b[12:16])[0] + 8
+open(out, "wb").write(bytes([byte]) + b[start:start + 4096])
+PY
+}
+weights_seed 2 fuzz/corpus/int8.mer fuzz/corpus/model_file/int8-weights
+weights_seed 3 fuzz/corpus/q4.mer fuzz/corpus/model_file/q4-weights
 rm -f fuzz/corpus/int8.mer fuzz/corpus/q4.mer
 mkdir -p fuzz/corpus/music_set
 printf '\x00Songs,Quads,Arousal,Valence\nsong.wav,Q1,positive,positive\n' >fuzz/corpus/music_set/csv

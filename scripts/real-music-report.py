@@ -4,11 +4,11 @@
 Usage: real-music-report.py WORK REPORT.md
 
 Reads WORK/pretrain/*/metrics.csv (the encoders' curves), WORK/classifiers/* (each run's
-phase records) and WORK/heldout/*.json (`trainer evaluate --json` and `trainer baselines
---json` on the held-out game). Writes REPORT.md, and WORK/shipped.txt (the
+phase records) and WORK/heldout/GAME/*.json (`trainer evaluate --json` and `trainer
+baselines --json` on each held-out game). Writes REPORT.md, and WORK/shipped.txt (the
 classifier chosen per encoder: Full when its fine-tuning beat its frozen phase on
 validation, else Feat. Ext.) and WORK/default.txt (the shipped classifier with the best
-held-out arousal AUC, ties broken by valence AUC).
+arousal AUC averaged over the held-out games, ties broken by valence AUC).
 """
 import csv
 import json
@@ -33,12 +33,19 @@ def main(work, out):
         full = os.path.join(work, "classifiers", f"{enc}-full", "phase-full.json")
         best_epoch = load(full)["best_epoch"] if os.path.exists(full) else 0
         shipped.append(f"{enc}-full" if best_epoch > 0 else f"{enc}-featext")
-    evals = {r: load(os.path.join(work, "heldout", f"{r}.json")) for r in runs}
-    base = load(os.path.join(work, "heldout", "baselines.json"))
+    games = sorted(os.listdir(os.path.join(work, "heldout")))
+    evals = {
+        g: {r: load(os.path.join(work, "heldout", g, f"{r}.json")) for r in runs} for g in games
+    }
+    bases = {g: load(os.path.join(work, "heldout", g, "baselines.json")) for g in games}
+
+    def mean_auc(r, task):
+        vals = [evals[g][r]["people"][task] for g in games]
+        vals = [v for v in vals if v is not None]
+        return sum(vals) / len(vals) if vals else None
 
     def key(r):
-        p = evals[r]["people"]
-        return (p["arousal_auc"] or 0.0, p["valence_auc"] or 0.0)
+        return (mean_auc(r, "arousal_auc") or 0.0, mean_auc(r, "valence_auc") or 0.0)
 
     default = max(shipped, key=key)
     with open(os.path.join(work, "shipped.txt"), "w") as f:
@@ -46,43 +53,49 @@ def main(work, out):
     with open(os.path.join(work, "default.txt"), "w") as f:
         f.write(default + "\n")
 
-    any_eval = next(iter(evals.values()))
-    p0 = any_eval["people"]
     md = [
         "# The shipped models on real music",
         "",
-        "Written by `scripts/train-models.sh`. The held-out game's clips "
-        "(`corpora/music/games/heldout.csv`) never reach training or validation: no clip of "
-        "that game is in `music/shipped.csv`, the classifiers' training set. Scores are "
-        "song-level, against the labels people made (the game's own use of each track, read "
-        "from its data files; `results/CORPORA.md` lists them), never against the teacher's: "
-        f"arousal over {p0['arousal_songs']} clips, valence over {p0['valence_songs']} clips, "
-        f"quadrant over the {p0['quadrant_songs']} clips with both labels from the game.",
+        "Written by `scripts/train-models.sh`. The held-out games' clips "
+        "(`corpora/music/games/heldout-GAME.csv`) never reach training or validation: no clip "
+        "of those games is in `music/shipped.csv`, the classifiers' training set. Scores are "
+        "song-level, against the labels people made (each game's own use of its tracks, read "
+        "from its data files; `results/CORPORA.md` lists them), never against the teacher's. "
+        "The page's default is the shipped classifier with the best arousal AUC averaged "
+        "over the held-out games.",
         "",
         "## Classifiers",
         "",
-        "| classifier | shipped | arousal AUC | valence AUC | quadrant accuracy |",
-        "|---|---|---|---|---|",
+        "| classifier | shipped | "
+        + " | ".join(f"{g}: arousal AUC | {g}: valence AUC" for g in games)
+        + " | mean arousal AUC |",
+        "|---|---|" + "---|---|" * len(games) + "---|",
     ]
     for r in runs:
-        p = evals[r]["people"]
         mark = "**default**" if r == default else ("yes" if r in shipped else "")
-        md.append(
-            f"| {r} | {mark} | {fmt(p['arousal_auc'])} | {fmt(p['valence_auc'])} "
-            f"| {fmt(p['quadrant_accuracy'])} |"
+        cells = " | ".join(
+            f"{fmt(evals[g][r]['people']['arousal_auc'])} | "
+            f"{fmt(evals[g][r]['people']['valence_auc'])}"
+            for g in games
         )
-    md += [
-        "",
-        "## Baselines on the same clips",
-        "",
-        "| baseline | arousal AUC | valence AUC | quadrant accuracy |",
-        "|---|---|---|---|",
-    ]
-    for b in base["scores"]:
-        md.append(
-            f"| {b['name']} | {fmt(b['arousal_auc'])} | {fmt(b['valence_auc'])} "
-            f"| {fmt(b['quadrant_accuracy'])} |"
-        )
+        md.append(f"| {r} | {mark} | {cells} | {fmt(mean_auc(r, 'arousal_auc'))} |")
+    for g in games:
+        p0 = next(iter(evals[g].values()))["people"]
+        md += [
+            "",
+            f"## Baselines on {g}",
+            "",
+            f"Arousal over {p0['arousal_songs']} clips, valence over {p0['valence_songs']}, "
+            f"quadrant over the {p0['quadrant_songs']} clips with both labels from the game.",
+            "",
+            "| baseline | arousal AUC | valence AUC | quadrant accuracy |",
+            "|---|---|---|---|",
+        ]
+        for b in bases[g]["scores"]:
+            md.append(
+                f"| {b['name']} | {fmt(b['arousal_auc'])} | {fmt(b['valence_auc'])} "
+                f"| {fmt(b['quadrant_accuracy'])} |"
+            )
     md += [
         "",
         "## Pretraining curves",

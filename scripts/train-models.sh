@@ -3,16 +3,16 @@
 #   1. the demo corpora (`trainer corpus demo`): speech in English and Mandarin, music
 #      rendered from melodies with controlled cues, and real game music labelled from the
 #      games' own data files (and a teacher model where the game says nothing), with one
-#      game held out: music/games/heldout.csv;
+#      games held out: music/games/heldout-0ad.csv and heldout-ufoai.csv;
 #   2. six encoders (SCAE and CPC x eng, man, mix; 3 h of speech each), BatchNorm
 #      statistics re-estimated over the speech at every epoch;
 #   3. per encoder, a Feat. Ext. classifier (trained on the frozen encoder's outputs,
 #      computed once) and a Full one started from it, on music/shipped.csv (rendered + real
-#      music, the held-out game excluded);
-#   4. every classifier, the one-feature baselines and the teacher on the held-out game:
+#      music, the held-out games excluded);
+#   4. every classifier, the one-feature baselines and the teacher on each held-out game:
 #      results/real-music.md;
 #   5. into models/: per encoder the classifier its validation preferred (at most six files,
-#      40 MB), index.json with the best on the held-out game as the page's default.
+#      40 MB), index.json with the best on the held-out games as the page's default.
 # Every step resumes where it stopped when rerun. Usage:
 #   scripts/train-models.sh [WORK]        (WORK defaults to ~/mer-demo)
 # The schedule comes from the variables below (defaults: about 45 min per encoder on 2
@@ -108,15 +108,22 @@ transfer() {
 stage "classifiers (Feat. Ext. and Full per encoder)" transfer
 
 heldout() {
-    mkdir -p heldout
-    for run in classifiers/*/; do
-        "$TRAINER" evaluate --model "$run/model.mer" --music corpora/music/games/heldout.csv \
-            --split all --json --cache feature-cache >"heldout/$(basename "$run").json"
+    # Per held-out game (corpora/music/games/heldout-GAME.csv): every classifier, and the
+    # baselines with the teacher, in heldout/GAME/.
+    for csv in corpora/music/games/heldout-*.csv; do
+        local game
+        game="$(basename "$csv" .csv)"
+        game="${game#heldout-}"
+        mkdir -p "heldout/$game"
+        for run in classifiers/*/; do
+            "$TRAINER" evaluate --model "$run/model.mer" --music "$csv" --split all --json \
+                --cache feature-cache >"heldout/$game/$(basename "$run").json"
+        done
+        "$TRAINER" baselines --music "$csv" --json --cache feature-cache \
+            >"heldout/$game/baselines.json"
     done
-    "$TRAINER" baselines --music corpora/music/games/heldout.csv --json --cache feature-cache \
-        >heldout/baselines.json
 }
-stage "held-out game: classifiers, baselines, teacher" heldout
+stage "held-out games: classifiers, baselines, teacher" heldout
 
 if [ "$GRID" = 1 ]; then
     stage "grid (trainer reproduce: 24 cells on the rendered sets)" \

@@ -88,7 +88,8 @@ pub struct PatchProbabilities {
     pub valence: [f32; 2],
 }
 
-fn argmax(p: &[f32]) -> usize {
+/// The index of the largest value (the first of equals; 0 when empty).
+pub fn argmax(p: &[f32]) -> usize {
     p.iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &x)| {

@@ -1077,16 +1077,6 @@ impl Evaluation {
     }
 }
 
-fn argmax(p: &[f32]) -> usize {
-    p.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (i, &x)| if x > b.1 { (i, x) } else { b },
-        )
-        .0
-}
-
 /// Scores a classifier on songs: every patch, and every song by its mean probabilities.
 /// Arousal and valence are each scored from their own labels (the original swapped them).
 pub fn evaluate_songs(
@@ -1121,9 +1111,9 @@ pub fn evaluate_songs(
         for p in &probs {
             patch.add(
                 s,
-                argmax(&p.quadrant),
-                argmax(&p.arousal),
-                argmax(&p.valence),
+                mer::predict::argmax(&p.quadrant),
+                mer::predict::argmax(&p.arousal),
+                mer::predict::argmax(&p.valence),
             );
         }
         n_patches += probs.len();

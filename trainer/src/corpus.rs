@@ -93,8 +93,8 @@ pub enum CorpusCommand {
     ///
     /// Layout: DIR/speech/eng, DIR/speech/man, DIR/music/western/annotations.csv,
     /// DIR/music/chinese/annotations.csv, DIR/music/both.csv (the two sets in one CSV),
-    /// DIR/music/real/annotations.csv, DIR/music/games/{annotations,train,heldout}.csv
-    /// (held out: every clip of UFO:AI), DIR/music/shipped.csv (both.csv plus the games'
+    /// DIR/music/real/annotations.csv, DIR/music/games/{annotations,train,heldout,heldout-0ad,heldout-ufoai}.csv
+    /// (held out: every clip of 0 A.D. and of UFO:AI), DIR/music/shipped.csv (both.csv plus the games'
     /// training clips); so
     /// `trainer reproduce --speech-en DIR/speech/eng --speech-man DIR/speech/man
     /// --music-en DIR/music/western/annotations.csv --music-man

@@ -8,7 +8,7 @@
 //! scripts); a track's title is never used. Each label names its source in the CSV
 //! (`ArousalSource`, `ValenceSource`: `game:PACKAGE FILE WHAT` or `teacher:vibenet ...`).
 //!
-//! Outputs: DIR/music/games/{annotations,train,heldout}.csv and audio/GAME/*.wav, and
+//! Outputs: DIR/music/games/{annotations,train,heldout,heldout-GAME}.csv and audio/GAME/*.wav, and
 //! DIR/music/shipped.csv (music/both.csv plus the games' training clips).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,9 +30,11 @@ pub(super) const STAGE: &str = "music-games";
 const RENDERED_SOURCE: &str = "rendered: the quadrant's cues, by construction";
 pub(super) const TEACHER_PY: &str = include_str!("../../scripts/corpus/teacher.py");
 
-/// The game whose clips form `heldout.csv` (its geoscape vs battlescape/aircombat playlists
-/// are the arousal test); every other game is in `train.csv`.
-const HELD_OUT_GAME: &str = "ufoai";
+/// The games whose clips form `heldout.csv` (and each its own `heldout-GAME.csv`); every
+/// other game is in `train.csv`. Their arousal labels come from the game: 0 A.D.'s peace
+/// vs battle music states, UFO:AI's geoscape vs battlescape/aircombat playlists (ambient
+/// tactical music, whose label the teacher disagrees with: the harder test).
+pub const HELD_OUT_GAMES: [&str; 2] = ["0ad", "ufoai"];
 /// Clips quieter than this (RMS, dBFS) are skipped: the teacher scores silence as positive.
 const SILENCE_DBFS: f64 = -45.0;
 /// Tracks shorter than one clip (stingers) give one clip of their own length if at least
@@ -257,7 +259,12 @@ pub(super) fn prepare(ctx: &mut Ctx) -> Result<()> {
 
 /// What the stage's key adds to the common one: the teacher (script and wheels).
 pub(super) fn key_extra(ctx: &Ctx) -> String {
-    format!("{} {}", teacher_key(), ctx.teacher_wheels.len())
+    format!(
+        "{} {} held out: {:?}",
+        teacher_key(),
+        ctx.teacher_wheels.len(),
+        HELD_OUT_GAMES
+    )
 }
 
 /// Identifies the teacher's outputs: its script and its wheels.
@@ -1513,7 +1520,14 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
     let mut all = csv::Writer::from_writer(Vec::new());
     let mut train = csv::Writer::from_writer(Vec::new());
     let mut held = csv::Writer::from_writer(Vec::new());
-    for w in [&mut all, &mut train, &mut held] {
+    let mut held_per_game: Vec<csv::Writer<Vec<u8>>> = HELD_OUT_GAMES
+        .iter()
+        .map(|_| csv::Writer::from_writer(Vec::new()))
+        .collect();
+    for w in [&mut all, &mut train, &mut held]
+        .into_iter()
+        .chain(held_per_game.iter_mut())
+    {
         w.write_record(HEADER)?;
     }
     let mut shipped_games: Vec<[String; 6]> = Vec::new();
@@ -1582,8 +1596,9 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
             format!("{:.2}", c.seconds),
         ];
         all.write_record(&rec)?;
-        if t.game == HELD_OUT_GAME {
+        if let Some(g) = HELD_OUT_GAMES.iter().position(|&g| g == t.game) {
             held.write_record(&rec)?;
+            held_per_game[g].write_record(&rec)?;
         } else {
             train.write_record(&rec)?;
             shipped_games.push([
@@ -1597,11 +1612,18 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
         }
     }
     let mut out_files = files.clone();
+    let held_files = HELD_OUT_GAMES
+        .iter()
+        .map(|g| format!("heldout-{g}.csv"))
+        .zip(held_per_game);
     for (name, w) in [
-        ("annotations.csv", all),
-        ("train.csv", train),
-        ("heldout.csv", held),
-    ] {
+        ("annotations.csv".to_string(), all),
+        ("train.csv".to_string(), train),
+        ("heldout.csv".to_string(), held),
+    ]
+    .into_iter()
+    .chain(held_files)
+    {
         let p = dir.join(name);
         io::write_atomic(&p, &w.into_inner()?)?;
         out_files.push(p);
@@ -1670,7 +1692,7 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
             g.id.into(),
             json!({"arousal_contrasts": contrasts, "name": g.name, "packages": g.packages, "tracks": tr.len(),
                    "clips": q.iter().sum::<usize>(), "per_quadrant": q, "minutes": min,
-                   "split": if g.id == HELD_OUT_GAME { "heldout" } else { "train" },
+                   "split": if HELD_OUT_GAMES.contains(&g.id) { "heldout" } else { "train" },
                    "arousal_agreement": agreement(&a), "valence_agreement": agreement(&v)}),
         );
     }
@@ -1691,7 +1713,7 @@ pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
         "valence_agreement": agreement(&all_v),
         "arousal_sources": {"game": sources[0][0], "teacher": sources[0][1]},
         "valence_sources": {"game": sources[1][0], "teacher": sources[1][1]},
-        "heldout_game": HELD_OUT_GAME,
+        "heldout_games": HELD_OUT_GAMES,
         "shipped": {"both": n_both, "games_train": shipped_games.len()},
         "package_minutes": pkg_minutes,
         "teacher_key": teacher_key(),
@@ -1742,9 +1764,10 @@ pub(super) fn report(ctx: &Ctx, stats: &serde_json::Value) -> String {
          track (spread evenly over it; stingers shorter than 30 s and at least 5 s long are one \
          clip of their own length), 22.05 kHz mono; clips quieter than {SILENCE_DBFS} dBFS RMS \
          are skipped ({} were). `music/games/annotations.csv` lists every clip; \
-         `heldout.csv` holds every clip of UFO: Alien Invasion (the held-out game: its \
-         geoscape against battlescape/aircombat playlists is the arousal test) and \
-         `train.csv` every other game's; `music/shipped.csv` is `music/both.csv` plus \
+         `heldout.csv` holds every clip of the held-out games, 0 A.D. (peace against battle \
+         music) and UFO: Alien Invasion (geoscape against battlescape/aircombat playlists), \
+         `heldout-0ad.csv` and `heldout-ufoai.csv` each game's, and `train.csv` every other \
+         game's; `music/shipped.csv` is `music/both.csv` plus \
          `music/games/train.csv` (the shipped models' training set).\n\n\
          **Labels.** A dimension comes from the game when its data states in which situation \
          a track plays, read from the data files at build time (never from a track's title): \

@@ -231,13 +231,30 @@ fn check_games(out: &Path) {
     }
     assert!(game_arousal > 0 && game_valence > 0);
 
-    // heldout.csv (UFO:AI) and train.csv (the other games) partition annotations.csv.
+    // heldout.csv (0 A.D. and UFO:AI) and train.csv (the other games) partition
+    // annotations.csv; heldout-GAME.csv partition heldout.csv by game. (--small leaves both
+    // held-out games out, their packages being large: the files hold their header only.)
     let (h1, held) = read_csv(&games.join("heldout.csv"));
     let (h2, train) = read_csv(&games.join("train.csv"));
     assert_eq!(h1, header);
     assert_eq!(h2, header);
-    assert!(held.iter().all(|r| r[4] == "ufoai"), "{held:?}");
-    assert!(train.iter().all(|r| r[4] != "ufoai"));
+    let held_out = ["0ad", "ufoai"];
+    assert!(
+        held.iter().all(|r| held_out.contains(&r[4].as_str())),
+        "{held:?}"
+    );
+    assert!(train.iter().all(|r| !held_out.contains(&r[4].as_str())));
+    let mut per_game: Vec<Vec<String>> = Vec::new();
+    for game in held_out {
+        let (h, rows) = read_csv(&games.join(format!("heldout-{game}.csv")));
+        assert_eq!(h, header);
+        assert!(rows.iter().all(|r| r[4] == game), "{rows:?}");
+        per_game.extend(rows);
+    }
+    let mut held_sorted = held.clone();
+    held_sorted.sort();
+    per_game.sort();
+    assert_eq!(per_game, held_sorted);
     let mut joined: Vec<Vec<String>> = held.iter().chain(&train).cloned().collect();
     let mut all = rows.clone();
     joined.sort();
