@@ -26,6 +26,8 @@ pub const ARCHITECTURE: &str = "classifier";
 pub const IN_CHANNELS: usize = 1;
 /// Mel bands and frames of a patch.
 pub const PATCH: [usize; 2] = [128, 31];
+/// Values in one patch.
+pub const PATCH_VALUES: usize = PATCH[0] * PATCH[1];
 /// Values in the encoder's latent (128, 2, 31).
 pub const LATENT: usize = 128 * 2 * 31;
 /// Keras' dropout rate throughout the paper's networks.

@@ -754,7 +754,7 @@ mod tests {
             assert!(cache.read(&entry).is_none(), "count {n} accepted");
         }
         // A sound entry reads back.
-        let per = 128 * 31;
+        let per = mer::model::PATCH_VALUES;
         let mut bytes = CACHE_MAGIC.to_vec();
         bytes.extend_from_slice(&2u64.to_le_bytes());
         bytes.extend(std::iter::repeat_n(0u8, 2 * per * 4));

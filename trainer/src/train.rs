@@ -311,7 +311,7 @@ pub struct PatchSet {
 
 impl PatchSet {
     pub fn new(files: Vec<Patches>) -> Self {
-        let per = 128 * 31;
+        let per = mer::model::PATCH_VALUES;
         let mut offsets = vec![0];
         let mut data = Vec::with_capacity(files.iter().map(|p| p.data.len()).sum());
         for p in files {
@@ -337,7 +337,8 @@ impl PatchSet {
     /// A batch tensor [b, 1, 128, 31] of the given patches.
     pub fn batch(&self, idx: &[usize], device: &Device) -> Tensor<4> {
         let v = gather_rows(&self.data, self.per, idx);
-        Tensor::from_data(TensorData::new(v, [idx.len(), 1, 128, 31]), device)
+        let [mels, frames] = mer::model::PATCH;
+        Tensor::from_data(TensorData::new(v, [idx.len(), 1, mels, frames]), device)
     }
 
     /// A seeded random split of the files: (train, validation) patch sets.
@@ -1258,7 +1259,7 @@ mod tests {
                 .iter()
                 .map(|&n| {
                     let data = (next..next + n)
-                        .flat_map(|i| std::iter::repeat_n(i as f32, 128 * 31))
+                        .flat_map(|i| std::iter::repeat_n(i as f32, mer::model::PATCH_VALUES))
                         .collect();
                     next += n;
                     Patches {
@@ -1391,7 +1392,7 @@ mod tests {
                 n: 25,
                 n_mels: 128,
                 frames: 31,
-                data: (0..25 * 128 * 31)
+                data: (0..25 * mer::model::PATCH_VALUES)
                     .map(|_| {
                         seed = seed
                             .wrapping_mul(6364136223846793005)
@@ -1408,7 +1409,7 @@ mod tests {
             .flat_map(|p| &p.data)
             .map(|&x| f64::from(x))
             .sum::<f64>()
-            / (100 * 128 * 31) as f64) as f32;
+            / (100 * mer::model::PATCH_VALUES) as f64) as f32;
         let set = PatchSet::new(patches);
         let encoder = Encoder::new(&device);
         assert_eq!(tensor_of(&encoder, "input_bn.running_mean"), vec![0.0]);
@@ -1437,7 +1438,7 @@ mod tests {
         let base = Device::flex();
         base.seed(5);
         let model = Probe {
-            linear: burn::nn::LinearConfig::new(128 * 31, 3).init(&base),
+            linear: burn::nn::LinearConfig::new(mer::model::PATCH_VALUES, 3).init(&base),
         };
         let bytes = record_bytes(&model).unwrap();
         let set = set_of(&[5, 7]);
@@ -1446,7 +1447,7 @@ mod tests {
         let loss = |m: &Probe, idx: &[usize], device: &Device| -> Result<Option<Tensor<1>>> {
             let x = set
                 .batch(idx, device)
-                .reshape([idx.len(), 128 * 31])
+                .reshape([idx.len(), mer::model::PATCH_VALUES])
                 .div_scalar(100.0);
             let y = m.linear.forward(x);
             Ok(Some((y.clone() * y).mean_dim(1).mean()))
@@ -1455,7 +1456,8 @@ mod tests {
             let devices = vec![Device::flex().autodiff(); n];
             let m = load_record(
                 Probe {
-                    linear: burn::nn::LinearConfig::new(128 * 31, 3).init(&devices[0]),
+                    linear: burn::nn::LinearConfig::new(mer::model::PATCH_VALUES, 3)
+                        .init(&devices[0]),
                 },
                 &bytes,
             )
