@@ -685,9 +685,21 @@ fn venv_python(ctx: &Ctx) -> PathBuf {
     ctx.cache.join("venv/bin/python")
 }
 
-/// A PyPI wheel in `dir` (downloaded with `py -m pip download` unless there), checked
-/// against its pinned SHA-256: a mismatch deletes the file and stops with one line.
-fn fetch_wheel(py: &Path, dir: &Path, name: &str, version: &str, sha: &str) -> Result<PathBuf> {
+impl Wheel {
+    fn pinned(name: &str, version: &str, sha256: &str, licence: &str) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            sha256: sha256.into(),
+            licence: licence.into(),
+        }
+    }
+}
+
+/// A pinned PyPI wheel's file in `dir` (downloaded with `py -m pip download` unless there),
+/// checked against its SHA-256: a mismatch deletes the file and stops with one line.
+fn fetch_wheel(py: &Path, dir: &Path, wheel: &Wheel) -> Result<PathBuf> {
+    let (name, version, sha) = (&wheel.name, &wheel.version, &wheel.sha256);
     let prefix = format!("{name}-{version}-");
     let found = || -> Option<PathBuf> {
         std::fs::read_dir(dir)
@@ -715,7 +727,7 @@ fn fetch_wheel(py: &Path, dir: &Path, name: &str, version: &str, sha: &str) -> R
         }
     };
     let sum = sha256_file(&path)?;
-    if sum != sha {
+    if &sum != sha {
         let _ = std::fs::remove_file(&path);
         bail!("{name} {version}: SHA-256 mismatch: {sum} downloaded, {sha} pinned");
     }
@@ -747,20 +759,13 @@ fn ensure_python(ctx: &Ctx) -> Result<Vec<Wheel>> {
     }
     let mut files = Vec::new();
     for (name, version, sha) in WHEELS {
-        let path = fetch_wheel(&py, &wheels_dir, name, version, sha)?;
-        let sum = sha.to_string();
-        files.push(path);
-        out.push(Wheel {
-            name: (*name).into(),
-            version: (*version).into(),
-            sha256: sum,
-            licence: match *name {
-                "music21" => {
-                    "BSD-3-Clause (code and corpus; see music21/corpus/license.txt)".into()
-                }
-                _ => "MIT".into(),
-            },
-        });
+        let licence = match *name {
+            "music21" => "BSD-3-Clause (code and corpus; see music21/corpus/license.txt)",
+            _ => "MIT",
+        };
+        let wheel = Wheel::pinned(name, version, sha, licence);
+        files.push(fetch_wheel(&py, &wheels_dir, &wheel)?);
+        out.push(wheel);
     }
     if !ready {
         run_cmd(

@@ -316,15 +316,9 @@ fn ensure_teacher(ctx: &Ctx) -> Result<Vec<Wheel>> {
     let mut files = Vec::new();
     let mut out = Vec::new();
     for (name, version, sha, licence) in TEACHER_WHEELS {
-        let path = fetch_wheel(&py, &wheels_dir, name, version, sha)?;
-        let sum = sha.to_string();
-        files.push(path);
-        out.push(Wheel {
-            name: (*name).into(),
-            version: (*version).into(),
-            sha256: sum,
-            licence: (*licence).into(),
-        });
+        let wheel = Wheel::pinned(name, version, sha, licence);
+        files.push(fetch_wheel(&py, &wheels_dir, &wheel)?);
+        out.push(wheel);
     }
     if !ready {
         run_cmd(
