@@ -58,19 +58,6 @@ fn per_rater(p: &Path) -> bool {
     p.to_string_lossy().to_ascii_lowercase().contains("rater")
 }
 
-fn header_of(csv: &Path) -> Result<Vec<String>> {
-    let mut r = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_path(csv)
-        .with_context(|| format!("{}: cannot read", csv.display()))?;
-    Ok(r.headers()
-        .with_context(|| format!("{}: no header row", csv.display()))?
-        .iter()
-        .map(str::to_string)
-        .collect())
-}
-
 impl Corpus {
     pub fn name(self) -> &'static str {
         match self {
@@ -134,11 +121,8 @@ impl Corpus {
             });
         }
         for file in named("static_annotations.csv") {
-            let header: Vec<String> = header_of(&file)?
-                .iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect();
-            if header.iter().any(|h| h == "musicid") {
+            let (_, header) = reader(&file)?;
+            if column(&header, &["musicId"]).is_some() {
                 return Ok(Layout {
                     corpus: Corpus::Pmemo,
                     statics: vec![file],
@@ -148,7 +132,7 @@ impl Corpus {
                         .map(Dynamic::Long),
                 });
             }
-            if header.iter().any(|h| h == "song_id") {
+            if column(&header, &["song_id"]).is_some() {
                 let wide = named("arousal_cont_average.csv")
                     .into_iter()
                     .next()
