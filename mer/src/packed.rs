@@ -168,6 +168,8 @@ impl<'a> Reader<'a> {
 struct Loader<'a> {
     path: Vec<String>,
     reader: Reader<'a>,
+    /// The classifier's float tensors visited.
+    tensors: u32,
     error: Option<MerError>,
 }
 
@@ -228,6 +230,7 @@ impl ModuleMapper for Loader<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.tensors += 1;
         if self.error.is_some() {
             return param;
         }
@@ -269,26 +272,17 @@ pub fn decode(bytes: &[u8], cpu: &Device) -> Result<Classifier, MerError> {
             bytes: &payload,
             at: 0,
         },
+        tensors: 0,
         error: None,
     };
     let model = model.map(&mut loader);
     if let Some(e) = loader.error {
         return Err(e);
     }
-    let mut tensors = 0u32;
-    model.visit(&mut Counter(&mut tensors));
-    if tensors != count || loader.reader.at != payload.len() {
+    if loader.tensors != count || loader.reader.at != payload.len() {
         return Err(bad("the stored tensors are not the classifier's"));
     }
     Ok(model)
-}
-
-struct Counter<'a>(&'a mut u32);
-
-impl ModuleVisitor for Counter<'_> {
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        *self.0 += 1;
-    }
 }
 
 #[cfg(test)]
