@@ -304,6 +304,9 @@ pub struct TransferConfig {
     /// runs the whole network; the frozen phase trains on cached encoder outputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_epoch_patches: Option<usize>,
+    /// Epochs of the Full phase, when not `epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_epochs: Option<usize>,
     pub seed: u64,
     pub precision: Precision,
     pub schedules: TransferSchedules,
@@ -481,6 +484,13 @@ pub fn transfer(
 /// The model file in a transfer run folder.
 pub const MODEL_FILE: &str = "model.mer";
 
+/// The split written in a transfer run's folder.
+fn read_split(run_dir: &Path) -> Result<SplitFile> {
+    let path = run_dir.join(SPLITS_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("{}: unreadable", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{}: unreadable", path.display()))
+}
+
 /// The run's split: the one written in its folder, or `make`'s, written there first.
 fn split_of(
     out: &Path,
@@ -490,8 +500,7 @@ fn split_of(
 ) -> Result<SplitFile> {
     let split_path = out.join(SPLITS_FILE);
     if split_path.exists() {
-        return serde_json::from_slice::<SplitFile>(&std::fs::read(&split_path)?)
-            .with_context(|| format!("{}: unreadable", split_path.display()));
+        return read_split(out);
     }
     let f = SplitFile::new(&music.songs, &make(), cfg.seed, &cfg.music);
     write_atomic(&split_path, serde_json::to_string_pretty(&f)?.as_bytes())?;
@@ -574,6 +583,7 @@ fn transfer_split(
         devices: train_devices,
     };
     let full_opts = LoopOptions {
+        epochs: cfg.full_epochs.unwrap_or(cfg.epochs),
         epoch_samples: cfg.full_epoch_patches.or(cfg.epoch_patches),
         ..opts.clone()
     };
@@ -589,38 +599,16 @@ fn transfer_split(
         latents.map(|l| (l.of(music, &train_idx), l.of(music, &val_idx))),
     )?;
     // Export, then score the exported file itself: its metrics are the shipped model's.
-    let weights = mer::inference::encode_weights(&model, cfg.precision)?;
-    let mut file = ModelFile {
-        meta: ModelMeta {
-            training: serde_json::json!({
-                "encoder_run": cfg.encoder, "music": cfg.music, "epochs": cfg.epochs,
-                "batch": cfg.batch, "seed": cfg.seed,
-                "pretrain_hours": pre.hours,
-                "train_songs": train_idx.len(), "val_songs": val_idx.len(),
-                "test_songs": split.test.len(),
-                "schedule": schedule_record(&cfg.encoder, pre.method, out, cfg.mode)?,
-            }),
-            ..ModelMeta::new(
-                Variant {
-                    method: pre.method.method(),
-                    pretrain_languages: pre.languages(),
-                    mode: cfg.mode,
-                    music: cfg.music_name.split('+').map(str::to_string).collect(),
-                },
-                cfg.precision,
-                format!("trainer {}", env!("CARGO_PKG_VERSION")),
-            )
-        },
-        weights,
-    };
-    if let (Some(fold), Some(t)) = (cfg.fold, file.meta.training.as_object_mut()) {
-        t.insert("fold".into(), serde_json::json!(fold));
-    }
-    let test_idx = split.part(&music.songs, "test")?;
-    let eval_device = devices[0].clone();
-    let classifier = mer::inference::load_classifier(&file, &eval_device)?;
-    let evaluation = evaluate_songs(&classifier, music, &test_idx, "test", &eval_device)?;
-    file.meta.metrics = serde_json::json!({ "test": evaluation.summary() });
+    let (file, evaluation) = export_scored(
+        out,
+        cfg,
+        &pre,
+        music,
+        split,
+        &model,
+        cfg.precision,
+        &devices[0],
+    )?;
     write_atomic(&model_path, &file.to_bytes())?;
     write_evaluation(out, &evaluation)?;
     run.finish(&serde_json::json!({ "model": model_path, "test": evaluation.summary() }))?;
@@ -631,6 +619,79 @@ fn transfer_split(
         evaluation.patch.quadrant.scores.weighted.f1
     ));
     Ok(model_path)
+}
+
+/// The model file of a transfer run's final weights (`model`, f32) at `precision`, scored
+/// on the run's test part: the scores stored in the file are the file's own.
+#[allow(clippy::too_many_arguments)]
+fn export_scored(
+    out: &Path,
+    cfg: &TransferConfig,
+    pre: &PretrainConfig,
+    music: &MusicSet,
+    split: &SplitFile,
+    model: &Classifier,
+    precision: Precision,
+    device: &Device,
+) -> Result<(ModelFile, Evaluation)> {
+    let weights = mer::inference::encode_weights(model, precision)?;
+    let mut file = ModelFile {
+        meta: ModelMeta {
+            training: serde_json::json!({
+                "encoder_run": cfg.encoder, "music": cfg.music, "epochs": cfg.epochs,
+                "batch": cfg.batch, "seed": cfg.seed,
+                "pretrain_hours": pre.hours,
+                "train_songs": split.part(&music.songs, "train")?.len(),
+                "val_songs": split.part(&music.songs, "val")?.len(),
+                "test_songs": split.test.len(),
+                "schedule": schedule_record(&cfg.encoder, pre.method, out, cfg.mode)?,
+            }),
+            ..ModelMeta::new(
+                Variant {
+                    method: pre.method.method(),
+                    pretrain_languages: pre.languages(),
+                    mode: cfg.mode,
+                    music: cfg.music_name.split('+').map(str::to_string).collect(),
+                },
+                precision,
+                format!("trainer {}", env!("CARGO_PKG_VERSION")),
+            )
+        },
+        weights,
+    };
+    if let (Some(fold), Some(t)) = (cfg.fold, file.meta.training.as_object_mut()) {
+        t.insert("fold".into(), serde_json::json!(fold));
+    }
+    let test_idx = split.part(&music.songs, "test")?;
+    let classifier = mer::inference::load_classifier(&file, device)?;
+    let evaluation = evaluate_songs(&classifier, music, &test_idx, "test", device)?;
+    file.meta.metrics = serde_json::json!({ "test": evaluation.summary() });
+    Ok((file, evaluation))
+}
+
+/// `trainer export`: a finished transfer run's model at another precision, from the run's
+/// f32 weights (never from its exported file), scored on the run's test part like the
+/// run's own file. Returns that evaluation.
+pub fn export(
+    run_dir: &Path,
+    precision: Precision,
+    to: &Path,
+    cache_dir: &Path,
+    device: &Device,
+) -> Result<Evaluation> {
+    let cfg: TransferConfig = finished_run_config(run_dir, "transfer", "transfer")?;
+    let pre: PretrainConfig = finished_run_config(&cfg.encoder, "pretraining", "pretraining")?;
+    let best = run_dir.join("best.record");
+    let bytes = std::fs::read(&best).with_context(|| format!("{}: unreadable", best.display()))?;
+    let model = train::load_record(Classifier::new(device), &bytes)
+        .with_context(|| format!("{}: not a classifier's weights", best.display()))?;
+    let music = cfg.load_music(cache_dir)?;
+    let split = read_split(run_dir)?;
+    let (file, evaluation) = export_scored(
+        run_dir, &cfg, &pre, &music, &split, &model, precision, device,
+    )?;
+    write_atomic(to, &file.to_bytes())?;
+    Ok(evaluation)
 }
 
 /// `trainer transfer --folds k`: clip-level stratified k-fold cross-validation. Fold i

@@ -133,6 +133,9 @@ enum Command {
         /// Patches drawn per epoch of the Full phase (default: --epoch-patches)
         #[arg(long, value_parser = positive)]
         full_epoch_patches: Option<usize>,
+        /// Epochs of the Full phase (default: --epochs)
+        #[arg(long, value_parser = positive)]
+        full_epochs: Option<usize>,
         /// Epochs without a better validation loss before a phase stops (the original: 50)
         #[arg(long, value_parser = positive)]
         patience: Option<usize>,
@@ -161,13 +164,8 @@ enum Command {
         /// Midpoint of continuous ratings (default: the corpus's own, or 0 for a CSV)
         #[arg(long, value_parser = finite)]
         av_midpoint: Option<f64>,
-        /// Print JSON instead of Markdown
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-        device: DeviceArg,
-        #[arg(long)]
-        cache: Option<PathBuf>,
+        #[command(flatten)]
+        scoring: Scoring,
     },
     /// One-feature baselines on a music set: the best constant quadrant, and the song-level
     /// arousal and valence AUC of loudness, spectral centroid and onset rate, each alone
@@ -254,6 +252,20 @@ enum Command {
         #[command(subcommand)]
         what: corpus::CorpusCommand,
     },
+    /// A finished transfer run's model file at another precision, from the run's f32
+    /// weights, scored on the run's test part (as `transfer` scores its own file)
+    Export {
+        /// Transfer run folder
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long, value_enum)]
+        precision: PrecisionArg,
+        /// The model file to write
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        scoring: Scoring,
+    },
     /// Write an untrained classifier (random weights) as a model file, for testing the
     /// pipeline and measuring the file format
     Init {
@@ -317,6 +329,37 @@ impl From<PrecisionArg> for Precision {
             PrecisionArg::Int8 => Precision::Int8,
             PrecisionArg::Q4 => Precision::Q4,
         }
+    }
+}
+
+/// How `evaluate` and `export` score a model: on which device, with which feature cache,
+/// and how the evaluation is printed.
+#[derive(clap::Args, Debug, Clone)]
+struct Scoring {
+    /// Print the evaluation as JSON instead of Markdown
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Feature cache (default: beside the model or run)
+    #[arg(long)]
+    cache: Option<PathBuf>,
+}
+
+impl Scoring {
+    fn cache(&self, beside: &Path) -> PathBuf {
+        self.cache
+            .clone()
+            .unwrap_or_else(|| commands::default_cache(beside))
+    }
+
+    fn print(&self, e: &commands::Evaluation) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(e)?);
+        } else {
+            print!("{}", e.markdown());
+        }
+        Ok(())
     }
 }
 
@@ -458,6 +501,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             batch,
             epoch_patches,
             full_epoch_patches,
+            full_epochs,
             patience,
             seed,
             precision,
@@ -486,6 +530,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 batch,
                 epoch_patches,
                 full_epoch_patches,
+                full_epochs,
                 seed,
                 precision: precision.into(),
                 schedules: commands::TransferConfig::schedules_with_patience(patience),
@@ -517,13 +562,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             music,
             split,
             av_midpoint,
-            json,
-            device: dev,
-            cache,
+            scoring,
         } => {
-            let cache = cache.unwrap_or_else(|| {
-                commands::default_cache(model.parent().unwrap_or(Path::new(".")))
-            });
             let e = commands::evaluate(
                 &model,
                 &music,
@@ -531,14 +571,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 data::AvMapping {
                     midpoint: midpoint(av_midpoint, &music)?,
                 },
-                &cache,
-                &device(dev)?,
+                &scoring.cache(model.parent().unwrap_or(Path::new("."))),
+                &device(scoring.device)?,
             )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
-            } else {
-                print!("{}", e.markdown());
-            }
+            scoring.print(&e)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reproduce {
@@ -613,6 +649,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             index(&dir, default.as_deref()).map(|_| ExitCode::SUCCESS)
         }
         Command::Corpus { what } => corpus::run(what).map(|_| ExitCode::SUCCESS),
+        Command::Export {
+            run,
+            precision,
+            out,
+            scoring,
+        } => {
+            let cache = scoring.cache(&run);
+            let e = commands::export(
+                &run,
+                precision.into(),
+                &out,
+                &cache,
+                &device(scoring.device)?,
+            )?;
+            scoring.print(&e)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Init {
             out,
             precision,

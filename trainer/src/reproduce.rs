@@ -142,6 +142,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             batch: o.transfer_batch,
                             epoch_patches: o.transfer_epoch_patches,
                             full_epoch_patches: None,
+                            full_epochs: None,
                             seed,
                             precision: o.precision,
                             schedules: TransferConfig::schedules(),

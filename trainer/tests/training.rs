@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use common::{clip, ok, s, trainer, utterance, write_mono};
+use mer::ModelFile;
+use mer::model_file::Precision;
 
 struct Corpora {
     _dir: tempfile::TempDir,
@@ -270,12 +272,19 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
     let o = transfer("feat-ext", "1", &other, Some(&fe));
     assert!(!o.status.success());
 
-    ok(transfer("full", "1", &full, Some(&fe)));
+    // The Full phase has its own number of epochs (one here, against the frozen phase's 2).
+    ok(transfer_run(
+        &pre,
+        "full",
+        "1",
+        &full,
+        &["--frozen-from", s(&fe), "--full-epochs", "1"],
+    ));
     let (fe_rows, full_rows) = (metrics_rows(&fe), metrics_rows(&full));
     // The frozen phase is the Feat. Ext. run's, copied, not trained again.
     assert_eq!(full_rows[..fe_rows.len()], fe_rows[..]);
     assert!(full_rows[fe_rows.len()..].iter().all(|r| r[0] == "1"));
-    assert_eq!(full_rows.len(), fe_rows.len() + 2);
+    assert_eq!(full_rows.len(), fe_rows.len() + 1);
     assert_eq!(
         std::fs::read(fe.join("splits.json")).unwrap(),
         std::fs::read(full.join("splits.json")).unwrap()
@@ -308,6 +317,83 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(fe.join("config.json")).unwrap(), before);
+}
+
+#[test]
+fn export_writes_a_finished_run_at_another_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre");
+    ok(pretrain("cpc", &pre, &[]));
+    let run = dir.path().join("run");
+    ok(transfer_run(
+        &pre,
+        "feat-ext",
+        "1",
+        &run,
+        &["--precision", "f32"],
+    ));
+    let own = ModelFile::from_bytes(&std::fs::read(run.join("model.mer")).unwrap()).unwrap();
+    let export = |precision: &str, out: &Path| {
+        trainer(&[
+            "export",
+            "--run",
+            s(&run),
+            "--precision",
+            precision,
+            "--out",
+            s(out),
+            "--json",
+        ])
+    };
+    let mut sizes = Vec::new();
+    for (name, precision) in [("f32", Precision::F32), ("q4", Precision::Q4)] {
+        let out = dir.path().join(format!("model-{name}.mer"));
+        let o = ok(export(name, &out));
+        // The test evaluation it prints is the one stored in the file.
+        let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        sizes.push(bytes.len());
+        let file = ModelFile::from_bytes(&bytes).unwrap();
+        assert_eq!(file.meta.precision, precision);
+        assert_eq!(file.meta.variant, own.meta.variant);
+        assert_eq!(
+            file.meta.training, own.meta.training,
+            "the same run, the same schedule"
+        );
+        assert_eq!(
+            file.meta.metrics["test"]["song"]["quadrant"]["f1_weighted"].as_f64(),
+            printed["song"]["quadrant"]["scores"]["weighted"]["f1"].as_f64()
+        );
+        if precision == Precision::F32 {
+            // From the same f32 weights as the file the run wrote: the same scores (the
+            // bytes differ only in burnpack's per-instance parameter ids).
+            assert_eq!(file.weights.len(), own.weights.len());
+            assert_eq!(file.meta.metrics, own.meta.metrics);
+        }
+    }
+    assert!(
+        sizes[1] * 6 < sizes[0],
+        "q4 {} bytes, f32 {}",
+        sizes[1],
+        sizes[0]
+    );
+    // Not a finished transfer run: one clear line, nothing written.
+    let out = dir.path().join("nothing.mer");
+    for not_a_run in [dir.path().join("absent"), pre.clone()] {
+        let o = trainer(&[
+            "export",
+            "--run",
+            s(&not_a_run),
+            "--precision",
+            "q4",
+            "--out",
+            s(&out),
+        ]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("not a transfer run"), "{err}");
+        assert!(!out.exists());
+    }
 }
 
 #[test]
