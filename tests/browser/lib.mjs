@@ -126,6 +126,8 @@ export function trainerPredict(model, file, device = 'cpu') {
     arousal: song.arousal,
     valence: song.valence,
     segments: song.segments.length,
+    // one row per patch, in the columns of the page's exports
+    rows: song.segments.map((x) => [x.start, x.end, x.quadrant, ...['Q1', 'Q2', 'Q3', 'Q4'].map((q) => x.probabilities[q]), x.arousal, x.valence]),
   };
 }
 

@@ -71,6 +71,73 @@ test('CPU path: WAV (file picker) and MP3 (dropped) match `trainer predict` with
   await page.close();
 });
 
+// A download the page starts with a click, saved under tests/out/.
+async function downloadOf(page, selector) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
+  const file = path.join(OUT_DIR, dl.suggestedFilename());
+  await dl.saveAs(file);
+  return { name: dl.suggestedFilename(), bytes: readFileSync(file) };
+}
+
+test('exports of the song on screen: CSV and JSON per patch (the CLI\'s rows), PNG of the plane', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  assert.equal(await page.isDisabled('#export-csv'), true, 'nothing to export before a song');
+  const out = await analyse(page, fixture('music.wav'));
+  assert.ok(out.result, `no result: ${out.error}`);
+  const ref = trainerPredict(model('a-seed1.mer'), fixture('music.wav'));
+  const close = (row, want, what) => {
+    assert.equal(row.length, want.length, what);
+    row.forEach((x, i) => {
+      if (typeof want[i] === 'string') assert.equal(x, want[i], `${what}, column ${i}`);
+      else assert.ok(Math.abs(Number(x) - want[i]) < 1e-3, `${what}, column ${i}: ${x} vs ${want[i]}`);
+    });
+  };
+
+  const csv = await downloadOf(page, '#export-csv');
+  assert.equal(csv.name, 'music.a-seed1.csv');
+  const lines = csv.bytes.toString('utf8').trim().split('\n');
+  assert.equal(lines[0], 'start_s,end_s,quadrant,p_q1,p_q2,p_q3,p_q4,p_arousal_pos,p_valence_pos');
+  assert.equal(lines.length - 1, ref.rows.length, 'one row per patch');
+  lines.slice(1).forEach((l, i) => close(l.split(','), ref.rows[i], `CSV row ${i}`));
+
+  const json = await downloadOf(page, '#export-json');
+  assert.equal(json.name, 'music.a-seed1.json');
+  const doc = JSON.parse(json.bytes.toString('utf8'));
+  assert.equal(doc.song.name, 'music.wav');
+  assert.ok(doc.song.seconds > 1);
+  assert.equal(doc.model.file, 'a-seed1.mer');
+  assert.ok(doc.model.variant && doc.model.precision, 'the model\'s variant and precision');
+  assert.equal(doc.answer.quadrant, ref.quadrant);
+  close([...doc.answer.probabilities, doc.answer.p_arousal_pos, doc.answer.p_valence_pos], [...ref.probabilities, ref.arousal, ref.valence], 'the song\'s answer');
+  assert.equal(doc.patches.length, ref.rows.length);
+  doc.patches.forEach((r, i) => close(r, ref.rows[i], `JSON patch ${i}`));
+
+  const png = await downloadOf(page, '#export-png');
+  assert.equal(png.name, 'music.a-seed1.png');
+  assert.equal(png.bytes.subarray(1, 4).toString('latin1'), 'PNG');
+  // IHDR: width and height, big-endian, at bytes 16 and 20
+  assert.equal(png.bytes.readUInt32BE(16), 800);
+  assert.equal(png.bytes.readUInt32BE(20), 920);
+  // the plane was drawn into it, not a blank card: the PNG looks like itself in the page
+  const colours = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width;
+    c.height = img.height;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, 800).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4 * 97) seen.add(`${d[i] >> 4},${d[i + 1] >> 4},${d[i + 2] >> 4}`);
+    return seen.size;
+  }, png.bytes.toString('base64'));
+  t.diagnostic(`PNG ${png.bytes.length} bytes, ${colours} colour classes in the plane`);
+  assert.ok(colours >= 4, `the plane in the PNG has ${colours} colour classes`);
+  await page.close();
+});
+
 test('other formats the browser decodes: OGG and FLAC', async (t) => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   for (const name of ['music.ogg', 'music.flac']) {

@@ -3,6 +3,7 @@
 # download): builds the page and the trainer, makes test models, serves both on a free
 # loopback port, runs tests/browser/*.test.mjs with node's test runner, stops the server.
 # MER_WEB_BENCH=1 also times a 4-minute song per backend (tests/browser/bench.mjs).
+# Usage: tests/browser/run.sh [PATTERN]   (PATTERN: run only the tests whose names match)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -58,7 +59,9 @@ echo "   $BASE_URL"
 
 export BASE_URL TRAINER MODELS REQUEST_LOG="$LOG" OUT_DIR="$OUT" WORK_DIR="$WORK"
 echo "== web: browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"
-(cd tests/browser && node --test --test-concurrency=1 --test-reporter=spec page.test.mjs)
+PATTERN=()
+[ -n "${1:-}" ] && PATTERN=("--test-name-pattern=$1")
+(cd tests/browser && node --test --test-concurrency=1 --test-reporter=spec "${PATTERN[@]}" page.test.mjs)
 
 if [ "${MER_WEB_BENCH:-0}" = 1 ]; then
     echo "== web: benchmark (4-minute song, drop to result, per backend)"
