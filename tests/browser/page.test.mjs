@@ -138,6 +138,66 @@ test('exports of the song on screen: CSV and JSON per patch (the CLI\'s rows), P
   await page.close();
 });
 
+test('several songs: analysed one after another into a sortable table; a row shows its song again', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const names = ['music.wav', 'short.wav', 'music.ogg', 'noise.wav'];
+  await page.setInputFiles('#file', names.map(fixture));
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#songs tbody tr').length;
+    return rows === 3 && !document.querySelector('#songs-section').dataset.pending && !document.querySelector('#message').hidden;
+  }, null, { timeout: 300_000 });
+  // the file that is too short is named, the others each have a row with the CLI's answer
+  const message = await page.textContent('#message');
+  assert.match(message, /1 of 4 files could not be analysed: short\.wav/, message);
+  const good = names.filter((n) => n !== 'short.wav');
+  for (const name of good) {
+    const ref = trainerPredict(model('a-seed1.mer'), fixture(name));
+    const row = page.locator('#songs tbody tr', { hasText: name });
+    assert.equal(await row.count(), 1, `one row for ${name}`);
+    assert.equal(await row.getAttribute('data-quadrant'), ref.quadrant, name);
+  }
+  assert.equal(await page.locator('#songs tbody tr[data-quadrant]').count(), 3);
+  // sorting by P(arousal +): ascending, then descending
+  const column = async (i) => page.$$eval('#songs tbody tr', (rows, i) => rows.map((r) => r.cells[i].textContent), i);
+  const arousal = async () => (await column(2)).map((x) => parseFloat(x));
+  await page.click('#songs th[data-key="arousal"] button');
+  const up = await arousal();
+  assert.deepEqual(up, [...up].sort((a, b) => a - b));
+  assert.equal(await page.getAttribute('#songs th[data-key="arousal"]', 'aria-sort'), 'ascending');
+  await page.click('#songs th[data-key="arousal"] button');
+  const down = await arousal();
+  assert.deepEqual(down, [...down].sort((a, b) => b - a));
+  await page.click('#songs th[data-key="name"] button');
+  assert.deepEqual(await column(0), [...good].sort());
+  // a click shows that song again: its name, answer, timeline and audio
+  const first = await page.textContent('#song-name');
+  const other = good.find((n) => n !== first);
+  const row = page.locator('#songs tbody tr', { hasText: other });
+  await row.click();
+  assert.equal(await page.textContent('#song-name'), other);
+  assert.equal(await page.getAttribute('#result', 'data-quadrant'), await row.getAttribute('data-quadrant'));
+  assert.equal(await row.getAttribute('aria-selected'), 'true');
+  assert.ok(await page.locator('#timeline-svg rect').count() > 5, 'its timeline');
+  assert.match(await page.getAttribute('#audio', 'src'), /^blob:/);
+  // and with the keyboard
+  const third = good.find((n) => n !== first && n !== other);
+  await page.locator('#songs tbody tr', { hasText: third }).focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await page.textContent('#song-name'), third);
+  // the table as CSV, in the order shown
+  const csv = await downloadOf(page, '#songs-csv');
+  const lines = csv.bytes.toString('utf8').trim().split('\n');
+  assert.equal(lines[0], 'song,quadrant,p_arousal_pos,p_valence_pos,seconds,model');
+  assert.deepEqual(lines.slice(1).map((l) => JSON.parse(l.split(',')[0])), [...good].sort());
+  for (const l of lines.slice(1)) assert.match(l, /,Q[1-4],[0-9.]+,[0-9.]+,[0-9.]+,"a-seed1\.mer"$/);
+  // a model chosen for a song shown from the table analyses that song again, as a new row
+  await pickModel(page, 'b-seed2.mer');
+  await page.waitForFunction(() => document.querySelectorAll('#songs tbody tr').length === 4, null, { timeout: 120_000 });
+  assert.equal(await page.textContent('#song-name'), third);
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-songs.png'), fullPage: true });
+  await page.close();
+});
+
 test('other formats the browser decodes: OGG and FLAC', async (t) => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   for (const name of ['music.ogg', 'music.flac']) {

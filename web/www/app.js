@@ -135,6 +135,9 @@ const state = {
   song: null, // { name, file, seconds, patches, url, decodeMs, featuresMs }
   results: new Map(), // model file -> { prediction, ms, backend }
   songInWorker: false,
+  batch: 0, // bumps when a new set of files replaces the one being analysed
+  library: [], // the songs analysed this visit, in order: the rows of #songs
+  sort: { key: null, dir: 1 }, // the table's order (null: order of analysis)
 };
 
 // ---------------------------------------------------------------- small UI helpers
@@ -520,7 +523,8 @@ async function handleFile(file) {
   // the previous song's result goes at once (its test hooks with it)
   clearMessage();
   resetResult(file.name);
-  state.results.clear();
+  // a new map: the one of the previous song stays with its row of the songs table
+  state.results = new Map();
   $('compare-section').hidden = true;
   await cancelRunning();
   if (stale()) return;
@@ -529,7 +533,7 @@ async function handleFile(file) {
     // worker gives it back. Models come back from the Cache API.
     await restartEngines();
   }
-  if (state.song && state.song.url) URL.revokeObjectURL(state.song.url);
+  if (state.song && state.song.url && !inLibrary(state.song)) URL.revokeObjectURL(state.song.url);
   state.song = null;
   state.songInWorker = false;
   let url = null;
@@ -590,14 +594,186 @@ async function handleFile(file) {
     if (stale()) return;
     $('compare').disabled = !state.models.some((m) => m.usable);
     await analyseWith(currentModel(), gen, t0);
+    return !stale() && Boolean(currentPrediction());
   } catch (e) {
     if (stale()) return;
     failed(e);
+    return false;
   } finally {
     // a file that did not become the song (refused, or replaced by a newer one) lets go of
     // its object URL
     if (url && !(state.song && state.song.url === url)) URL.revokeObjectURL(url);
   }
+}
+
+// Several files (picked, dropped, or a dropped folder's audio files): analysed one after
+// another, each finished song added to the songs table. A new pick or drop replaces the
+// files still waiting. At the end, the files that could not be analysed are named.
+const MAX_FILES = 500;
+
+async function analyseFiles(files) {
+  let list = [...files].filter(Boolean);
+  if (!list.length) return;
+  const batch = ++state.batch;
+  let note = '';
+  if (list.length > MAX_FILES) {
+    note = ` Only the first ${MAX_FILES} of ${list.length} files were taken.`;
+    list = list.slice(0, MAX_FILES);
+  }
+  const bad = [];
+  for (const [i, file] of list.entries()) {
+    if (batch !== state.batch) return;
+    if (list.length > 1) $('songs-section').dataset.pending = String(list.length - i);
+    const ok = await handleFile(file);
+    if (ok === false) bad.push(file.name);
+  }
+  if (batch !== state.batch) return;
+  delete $('songs-section').dataset.pending;
+  if (list.length > 1 && bad.length) {
+    showMessage(`${bad.length} of ${list.length} files could not be analysed: ${bad.join(', ')}.${note}`);
+  } else if (note) {
+    showMessage(note.trim(), 'info');
+  }
+}
+
+const AUDIO_FILE = /\.(mp3|m4a|aac|mp4|ogg|oga|opus|flac|wav|wave|webm|aif|aiff)$/i;
+
+// The files of a drop; a dropped folder gives its audio files (sorted by path), read
+// through the entries API where the browser has it. Must be called in the drop handler.
+function droppedFiles(dt) {
+  const entries = [...(dt.items || [])].map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  if (!entries.some((e) => e && e.isDirectory)) return Promise.resolve([...(dt.files || [])]);
+  const out = [];
+  const walk = async (entry) => {
+    if (out.length > MAX_FILES) return;
+    if (entry.isFile) {
+      if (AUDIO_FILE.test(entry.name)) out.push({ path: entry.fullPath, file: await new Promise((ok, no) => entry.file(ok, no)) });
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const part = await new Promise((ok, no) => reader.readEntries(ok, no));
+        if (!part.length) break;
+        for (const e of part) await walk(e);
+      }
+    }
+  };
+  return (async () => {
+    for (const e of entries) if (e) await walk(e);
+    return out.sort((a, b) => a.path.localeCompare(b.path)).map((x) => x.file);
+  })();
+}
+
+// ---------------------------------------------------------------- the songs table
+const songKey = (song, model) => `${song.name}|${song.file.size}|${song.file.lastModified}|${model}`;
+const inLibrary = (song) => state.library.some((item) => item.song === song);
+
+// The song on screen, with the model's result, becomes (or updates) a row of the table.
+function recordSong(entry) {
+  const song = state.song;
+  const result = song && state.results.get(entry.file);
+  if (!result || !result.prediction) return;
+  const p = result.prediction;
+  const key = songKey(song, entry.file);
+  const row = {
+    key,
+    name: song.name,
+    song,
+    results: state.results,
+    model: entry.file,
+    title: entry.title || entry.file,
+    quadrant: p.quadrant,
+    arousal: p.arousal,
+    valence: p.valence,
+    seconds: song.seconds,
+  };
+  const i = state.library.findIndex((item) => item.key === key);
+  if (i >= 0) {
+    const old = state.library[i].song;
+    state.library[i] = row;
+    // the same file analysed again: the copy it replaces lets go of its object URL
+    if (old !== song && !inLibrary(old)) URL.revokeObjectURL(old.url);
+  } else {
+    state.library.push(row);
+  }
+  drawSongs();
+}
+
+function sortedSongs() {
+  const { key, dir } = state.sort;
+  const rows = [...state.library];
+  if (!key) return rows;
+  const value = (r) => (key === 'model' ? r.title : r[key]);
+  return rows.sort((a, b) => {
+    const [x, y] = [value(a), value(b)];
+    return dir * (typeof x === 'number' ? x - y : String(x).localeCompare(String(y)));
+  });
+}
+
+function drawSongs() {
+  const section = $('songs-section');
+  section.hidden = state.library.length === 0;
+  const body = $('songs').tBodies[0];
+  body.replaceChildren();
+  for (const r of sortedSongs()) {
+    const q = quad(r.quadrant);
+    const shown = state.song === r.song && currentModel()?.file === r.model;
+    const tr = el('tr', { tabindex: '0', 'data-quadrant': r.quadrant, 'data-key': r.key, 'aria-selected': String(shown) });
+    const chip = el('span', { class: 'chip small' }, q.name);
+    chip.style.background = q.color;
+    const qcell = el('td');
+    qcell.append(chip, document.createTextNode(` ${q.words}`));
+    tr.append(el('td', { class: 'song-name' }, r.name), qcell, el('td', { class: 'num' }, pct(r.arousal)),
+      el('td', { class: 'num' }, pct(r.valence)), el('td', { class: 'num' }, clock(r.seconds)), el('td', {}, r.title));
+    tr.addEventListener('click', () => showSong(r));
+    tr.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        showSong(r);
+      }
+    });
+    body.append(tr);
+  }
+  for (const th of $('songs').tHead.rows[0].cells) {
+    const sorted = th.dataset.key === state.sort.key;
+    th.setAttribute('aria-sort', sorted ? (state.sort.dir > 0 ? 'ascending' : 'descending') : 'none');
+  }
+}
+
+// A row of the table back on screen: its result, trajectory, timeline and audio. Files
+// still waiting to be analysed are dropped (the message says how many).
+async function showSong(row) {
+  const waiting = Number($('songs-section').dataset.pending || 0) - 1;
+  state.batch++;
+  delete $('songs-section').dataset.pending;
+  const gen = ++state.generation;
+  await cancelRunning();
+  if (gen !== state.generation) return;
+  if (state.song && state.song.url && state.song !== row.song && !inLibrary(state.song)) URL.revokeObjectURL(state.song.url);
+  hideProgress();
+  clearMessage();
+  if (waiting > 0) showMessage(`${waiting} file${waiting > 1 ? 's were' : ' was'} not analysed: drop ${waiting > 1 ? 'them' : 'it'} again to analyse ${waiting > 1 ? 'them' : 'it'}.`, 'info');
+  $('result').dataset.run = String(gen);
+  $('compare-section').hidden = true;
+  state.song = row.song;
+  state.results = row.results;
+  state.songInWorker = false;
+  const i = state.models.findIndex((m) => m.file === row.model);
+  if (i >= 0) $('model').value = String(i);
+  showModelInfo();
+  resetResult(row.name);
+  $('audio').src = row.song.url;
+  renderResult(currentModel(), row.results.get(row.model));
+  drawSongs();
+  $('result').scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+function songsCsv() {
+  const text = (x) => `"${String(x).replaceAll('"', '""')}"`;
+  const lines = ['song,quadrant,p_arousal_pos,p_valence_pos,seconds,model'];
+  for (const r of sortedSongs()) {
+    lines.push([text(r.name), r.quadrant, round(r.arousal), round(r.valence), round(r.seconds), text(r.model)].join(','));
+  }
+  download('songs.csv', new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }));
 }
 
 function failed(e) {
@@ -699,6 +875,7 @@ async function analyseWith(entry, gen = state.generation, t0 = performance.now()
   }
   hideProgress();
   renderResult(entry, result);
+  recordSong(entry);
 }
 
 // ---------------------------------------------------------------- compare
@@ -715,6 +892,10 @@ function variantOrder(a, b) {
 
 async function compareAll() {
   if (!state.song) return;
+  if (!state.songInWorker) {
+    // a song shown again from the table: its spectrogram goes back to the workers first
+    if (!(await handleFile(state.song.file))) return;
+  }
   const gen = state.generation;
   const stale = () => gen !== state.generation;
   const usable = state.models.filter((m) => m.usable).sort(variantOrder);
@@ -1142,9 +1323,9 @@ async function showBackend() {
 // ---------------------------------------------------------------- wiring
 function wire() {
   $('file').addEventListener('change', (e) => {
-    const f = e.target.files[0];
+    const files = [...e.target.files];
     e.target.value = '';
-    handleFile(f);
+    analyseFiles(files);
   });
   const overlay = $('drop-overlay');
   let depth = 0;
@@ -1163,9 +1344,17 @@ function wire() {
     e.preventDefault();
     depth = 0;
     overlay.hidden = true;
-    const f = e.dataTransfer?.files?.[0];
-    if (f) handleFile(f);
+    if (!e.dataTransfer) return;
+    droppedFiles(e.dataTransfer).then(analyseFiles, (err) => showMessage(`The dropped folder could not be read: ${err.message}`));
   });
+  $('songs-csv').addEventListener('click', songsCsv);
+  for (const th of $('songs').tHead.rows[0].cells) {
+    th.querySelector('button').addEventListener('click', () => {
+      const key = th.dataset.key;
+      state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+      drawSongs();
+    });
+  }
   $('export-csv').addEventListener('click', exportCsv);
   $('export-json').addEventListener('click', exportJson);
   $('export-png').addEventListener('click', () => exportPng().catch((e) => showMessage(`The image could not be made: ${e.message}`)));
