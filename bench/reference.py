@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference throughput in Python for `mer/benches/throughput.rs`, on the same 4-minute song.
 
-(a) The librosa recipe of SPEC.md "Features" (librosa 0.11, reflect padding as in 0.7):
+(a) The librosa recipe of docs/METHOD.md, "Features" (librosa 0.11, reflect padding as in 0.7):
     load at 16 kHz (mono, resampled from 44.1 kHz with librosa's default soxr_hq), y / max|y|,
     |stft(n_fft=2048, win_length=1024, hop_length=512, center=True, pad_mode='reflect')|,
     128-band Slaney mel, ln(M + eps), patches of 31 frames every 15.

@@ -53,7 +53,8 @@ setup_web() {
     fi
     if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
         log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 5 minutes, once)"
-        # Not --locked: one locked dependency is not served by the registry (TOOLCHAIN.md).
+        # Not --locked: one locked dependency is not served by the registry
+        # (docs/TOOLCHAIN.md, "wasm-bindgen-cli").
         cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
     fi
 }

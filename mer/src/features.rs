@@ -1,7 +1,7 @@
 //! The feature recipe of the paper's code, reproduced numerically from librosa 0.7:
 //! `|stft(y, n_fft=2048, win_length=1024, hop_length=512, center=True)|` with reflect
 //! padding, a 128-band Slaney mel filterbank, `ln(S + f32::EPSILON)`, then patches of 31
-//! frames every 15 frames. See SPEC.md, "Features".
+//! frames every 15 frames. See docs/METHOD.md, "Features".
 
 use std::sync::Arc;
 

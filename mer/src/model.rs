@@ -1,4 +1,5 @@
-//! The paper's networks (SPEC.md "Encoder", "SCAE", "CPC", "Transfer"), on any burn device.
+//! The paper's networks (docs/METHOD.md, "Encoder", "SCAE", "CPC", "Transfer"), on any
+//! burn device.
 //!
 //! Layer settings match Keras: 3x3 "same" convolutions with ReLU and Glorot-uniform weights,
 //! zero biases, each followed by BatchNorm (momentum 0.99 in Keras = 0.01 here, epsilon
@@ -8,7 +9,7 @@
 //! Every network ends its encoder with the fourth max-pool (2, 1), giving the latent
 //! (128, 2, 31) = 7 936 values: the Keras parameter counts of all three networks
 //! (classifier 6 456 426, SCAE 712 803, CPC 2 911 842) only add up with it, although
-//! SPEC.md names it for the SCAE alone.
+//! the paper's description names it for the SCAE alone (docs/METHOD.md, "Encoder").
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};

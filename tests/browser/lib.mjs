@@ -14,8 +14,8 @@ export const WORK_DIR = process.env.WORK_DIR || os.tmpdir();
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
 export const ORIGIN = BASE_URL ? new URL(BASE_URL).origin : '';
 
-// TOOLCHAIN.md: the flags Debian's Chromium needs here; WebGPU needs --enable-unsafe-webgpu
-// (SwiftShader adapter) in headless mode.
+// docs/TOOLCHAIN.md, "Chromium": the flags Debian's Chromium needs here; WebGPU needs
+// --enable-unsafe-webgpu (SwiftShader adapter) in headless mode.
 const FLAGS = [
   '--no-sandbox',
   '--disable-background-networking',

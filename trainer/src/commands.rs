@@ -56,8 +56,9 @@ pub struct PretrainConfig {
 }
 
 impl PretrainConfig {
-    /// SPEC.md: Adam lr 1e-3, decay 4e-6, ReduceLROnPlateau patience 5, early stop 50;
-    /// batch 4 for the SCAE in the original (a larger batch trains faster on a CPU).
+    /// docs/METHOD.md, "Pretraining schedule": Adam lr 1e-3, decay 4e-6, ReduceLROnPlateau
+    /// patience 5, early stop 50; batch 4 for the SCAE in the original (a larger batch
+    /// trains faster on a CPU).
     pub fn schedule() -> Schedule {
         Schedule {
             lr: 1e-3,
@@ -135,7 +136,7 @@ pub fn pretrain(
         .filter(|p| p.n > 0)
         .collect();
     let set = PatchSet::new(patches);
-    // SPEC.md: 85 % train / 15 % validation, by utterance.
+    // docs/METHOD.md, "Pretraining schedule": 85 % train / 15 % validation, by utterance.
     let (train_set, val_set) = set.split_files(0.15, cfg.seed);
     run.log(&format!(
         "pretrain {:?} on {}: {} utterances ({} patches) train, {} ({} patches) validation",
@@ -335,7 +336,7 @@ impl TransferConfig {
         s
     }
 
-    /// The original code's values (SPEC.md "Transfer"; the paper's text says 1e-4 and
+    /// The original code's values (docs/METHOD.md, "Transfer"; the paper's text says 1e-4 and
     /// 5e-4): Feat. Ext. at lr 1e-3 with decay 1e-4, Full at 5e-5.
     pub fn schedules() -> TransferSchedules {
         TransferSchedules {

@@ -1131,7 +1131,7 @@ fn validate_classifier(
 /// In a transfer run folder, the mark of a finished frozen phase (its best metric).
 pub const FROZEN_PHASE_DONE: &str = "checkpoint/phase0.json";
 
-/// Transfer settings (the original code's values by default; SPEC.md "Transfer").
+/// Transfer settings (the original code's values by default; docs/METHOD.md, "Transfer").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferSchedules {
     pub feat_ext: Schedule,
