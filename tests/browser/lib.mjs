@@ -24,6 +24,10 @@ const FLAGS = [
   '--no-first-run',
   '--disable-default-apps',
   '--enable-unsafe-webgpu',
+  // a microphone that plays a committed music excerpt, granted without a prompt
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  `--use-file-for-fake-audio-capture=${path.join(FIXTURES, 'music.wav')}`,
 ];
 
 // A fresh browser profile; every request of the context (pages and workers) is recorded.

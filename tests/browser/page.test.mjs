@@ -198,6 +198,40 @@ test('several songs: analysed one after another into a sortable table; a row sho
   await page.close();
 });
 
+test('live listening: the microphone (a fake device playing music) moves the point about once a second', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  await page.waitForFunction(() => !document.querySelector('#listen').disabled, null, { timeout: 60_000 });
+  await page.click('#listen');
+  await page.waitForFunction(() => document.querySelector('#listen').getAttribute('aria-pressed') === 'true'
+    || !document.querySelector('#message').hidden, null, { timeout: 60_000 });
+  assert.equal(await page.isHidden('#message'), true, await page.textContent('#message'));
+  const t0 = Date.now();
+  await page.waitForSelector('#result[data-source="microphone"][data-quadrant]', { timeout: 60_000 });
+  await page.waitForFunction(() => Number(document.querySelector('#result').dataset.updates) >= 4, null, { timeout: 60_000 });
+  const seconds = (Date.now() - t0) / 1000;
+  const r = await page.evaluate(() => ({ ...document.querySelector('#result').dataset }));
+  t.diagnostic(`${r.updates} answers in ${seconds.toFixed(1)} s; last ${r.quadrant} ${r.probabilities}`);
+  assert.match(r.quadrant, /^Q[1-4]$/);
+  const probs = JSON.parse(r.probabilities);
+  assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+  assert.equal(r.model, 'a-seed1.mer');
+  // the point and its recent path are on the plane
+  assert.ok(await page.locator('#plane circle').count() >= 4, 'the recent answers on the plane');
+  // about once a second, not faster
+  assert.ok(Number(r.updates) <= seconds + 2, `${r.updates} answers in ${seconds} s`);
+  await page.click('#listen');
+  assert.equal(await page.getAttribute('#listen', 'aria-pressed'), 'false');
+  assert.equal(await page.getAttribute('#result', 'data-source'), null, 'no longer the microphone');
+  const after = await page.evaluate(() => document.querySelector('#result').dataset.updates);
+  await page.waitForTimeout(2500);
+  assert.equal(await page.evaluate(() => document.querySelector('#result').dataset.updates), after, 'stopped');
+  // a song dropped afterwards is analysed as usual
+  const out = await analyse(page, fixture('music.wav'));
+  assert.ok(out.result, `no result: ${out.error}`);
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-listen.png'), fullPage: true });
+  await page.close();
+});
+
 test('other formats the browser decodes: OGG and FLAC', async (t) => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   for (const name of ['music.ogg', 'music.flac']) {

@@ -135,6 +135,7 @@ const state = {
   song: null, // { name, file, seconds, patches, url, decodeMs, featuresMs }
   results: new Map(), // model file -> { prediction, ms, backend }
   songInWorker: false,
+  mic: null, // live listening: { stream, context, samples, timer, history, ... } while on
   batch: 0, // bumps when a new set of files replaces the one being analysed
   library: [], // the songs analysed this visit, in order: the rows of #songs
   sort: { key: null, dir: 1 }, // the table's order (null: order of analysis)
@@ -332,6 +333,7 @@ async function loadModels() {
   if (pick >= 0) select.value = String(pick);
   select.disabled = false;
   $('compare').disabled = entries.filter((e) => e.usable).length < 1;
+  $('listen').disabled = !entries.some((e) => e.usable);
   showModelInfo();
 }
 
@@ -490,7 +492,7 @@ async function decode(file) {
 // ---------------------------------------------------------------- the analysis
 function resetResult(name) {
   const r = $('result');
-  for (const k of ['quadrant', 'backend', 'probabilities', 'arousal', 'valence', 'model', 'ms']) delete r.dataset[k];
+  for (const k of ['quadrant', 'backend', 'probabilities', 'arousal', 'valence', 'model', 'ms', 'updates']) delete r.dataset[k];
   r.classList.remove('ready');
   $('song-name').textContent = name || 'No song yet';
   $('verdict-chip').textContent = '…';
@@ -516,6 +518,7 @@ async function cancelRunning() {
 
 async function handleFile(file) {
   if (!file) return;
+  if (state.mic) await stopListening();
   const t0 = performance.now();
   const gen = ++state.generation;
   const stale = () => gen !== state.generation;
@@ -661,6 +664,149 @@ function droppedFiles(dt) {
     for (const e of entries) if (e) await walk(e);
     return out.sort((a, b) => a.path.localeCompare(b.path)).map((x) => x.file);
   })();
+}
+
+// ---------------------------------------------------------------- live listening
+// What the microphone hears, through the same Rust pipeline as a song: an AudioWorklet
+// (mic-worklet.js) hands over the samples, and about once a second the last few seconds
+// go to the engine as a short "song" (mono, normalised, resampled, log-mel patches), run
+// through the current model; the plane shows the answers as a moving point with its
+// recent path. The sound stays in this page.
+const LIVE_SECONDS = 4; // the rolling window
+const LIVE_EVERY_MS = 1000;
+const LIVE_HISTORY = 60; // points of the path on the plane
+
+async function startListening() {
+  const entry = currentModel();
+  if (!entry || !entry.usable) {
+    showMessage('Choose a usable model first.');
+    return;
+  }
+  const gen = ++state.generation;
+  state.batch++;
+  await cancelRunning();
+  clearMessage();
+  const button = $('listen');
+  button.disabled = true;
+  let stream = null;
+  let context = null;
+  try {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new Refused('This browser gives the page no access to a microphone.');
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+    } catch (e) {
+      throw new Refused(`The microphone could not be opened (${e.name === 'NotAllowedError' ? 'permission was refused' : e.message}).`);
+    }
+    if (gen !== state.generation) throw new Cancelled('cancelled');
+    context = new AudioContext();
+    await context.audioWorklet.addModule('./mic-worklet.js');
+    await ensureModel(entry, 'Listening');
+    if (gen !== state.generation) throw new Cancelled('cancelled');
+    hideProgress();
+    const source = context.createMediaStreamSource(stream);
+    const tap = new AudioWorkletNode(context, 'mer-tap', { numberOfInputs: 1, numberOfOutputs: 1 });
+    const mute = context.createGain();
+    mute.gain.value = 0;
+    source.connect(tap).connect(mute).connect(context.destination);
+    const rate = context.sampleRate;
+    const mic = {
+      stream, context, rate, entry, gen,
+      samples: new Float32Array(Math.round(LIVE_SECONDS * rate)),
+      filled: 0, busy: false, history: [], t0: performance.now(), updates: 0,
+    };
+    tap.port.onmessage = (m) => {
+      const chunk = m.data;
+      const keep = mic.samples.length - chunk.length;
+      mic.samples.copyWithin(0, chunk.length);
+      mic.samples.set(chunk, keep);
+      mic.filled = Math.min(mic.samples.length, mic.filled + chunk.length);
+    };
+    mic.timer = setInterval(() => listenOnce(mic), LIVE_EVERY_MS);
+    state.mic = mic;
+    state.song = null;
+    state.songInWorker = false;
+    $('audio').removeAttribute('src');
+    resetResult('Microphone');
+    $('verdict-words').textContent = 'Listening…';
+    $('verdict-sub').textContent = 'The point moves about once a second with what the microphone hears.';
+    $('result').dataset.source = 'microphone';
+    button.textContent = 'Stop listening';
+    button.setAttribute('aria-pressed', 'true');
+  } catch (e) {
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    if (context) context.close().catch(() => {});
+    hideProgress();
+    if (!(e instanceof Cancelled)) showMessage(e instanceof Refused ? e.message : `Listening failed: ${e.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// One answer for the last LIVE_SECONDS of sound.
+async function listenOnce(mic) {
+  if (mic.busy || state.mic !== mic) return;
+  const minimum = Math.ceil(1.05 * mic.rate); // a little over one patch
+  if (mic.filled < minimum) return;
+  mic.busy = true;
+  try {
+    const window = mic.samples.slice(mic.samples.length - mic.filled);
+    const info = await state.engine.call('song', { channels: [window], sampleRate: mic.rate }, [window.buffer]);
+    if (state.mic !== mic) return;
+    const probs = await state.engine.call('classifyRange', { start: 0, end: info.patches, modelId: modelIdOf(mic.entry) });
+    const p = await state.engine.call('aggregate', { probs }, [probs.buffer]);
+    if (state.mic !== mic) return;
+    const t = (performance.now() - mic.t0) / 1000;
+    mic.history.push({ start: t, end: t + 1, quadrant: p.quadrant, probabilities: p.probabilities, arousal: p.arousal, valence: p.valence });
+    if (mic.history.length > LIVE_HISTORY) mic.history.shift();
+    mic.updates++;
+    renderLive(mic, p);
+  } catch (e) {
+    // silence, or a window the pipeline refuses: wait for the next second
+    if (state.mic === mic) $('verdict-sub').textContent = `Waiting for sound (${e.message}).`;
+  } finally {
+    mic.busy = false;
+  }
+}
+
+function renderLive(mic, p) {
+  const q = quad(p.quadrant);
+  $('verdict-chip').textContent = q.name;
+  $('verdict-chip').style.background = q.color;
+  $('verdict-words').textContent = `Sounds ${q.words}`;
+  $('verdict-sub').textContent = `What the microphone heard in the last ${LIVE_SECONDS} s, updated about once a second.`;
+  drawProbs(p);
+  $('p-arousal').textContent = pct(p.arousal);
+  $('p-valence').textContent = pct(p.valence);
+  $('run-info').textContent = `${mic.entry.title || mic.entry.file} · live, ${mic.updates} answer${mic.updates > 1 ? 's' : ''} so far`;
+  drawPlane($('plane'), { ...p, segments: mic.history }, 'now');
+  Object.assign($('result').dataset, {
+    source: 'microphone',
+    quadrant: p.quadrant,
+    probabilities: JSON.stringify(p.probabilities),
+    arousal: String(p.arousal),
+    valence: String(p.valence),
+    model: mic.entry.file,
+    updates: String(mic.updates),
+  });
+}
+
+async function stopListening() {
+  const mic = state.mic;
+  if (!mic) return;
+  state.mic = null;
+  clearInterval(mic.timer);
+  mic.stream.getTracks().forEach((t) => t.stop());
+  await mic.context.close().catch(() => {});
+  const button = $('listen');
+  button.textContent = 'Listen to the microphone';
+  button.setAttribute('aria-pressed', 'false');
+  delete $('result').dataset.source;
+  if (mic.updates) $('verdict-sub').textContent = 'Stopped listening: the last answer stays on the plane.';
+  else resetResult(null);
 }
 
 // ---------------------------------------------------------------- the songs table
@@ -1125,7 +1271,7 @@ function smooth(values, radius) {
   });
 }
 
-function drawPlane(node, p) {
+function drawPlane(node, p, label = 'song mean') {
   planeFrame(node);
   if (!p) {
     node.append(svg('text', { x: 200, y: 206, 'text-anchor': 'middle', class: 'plane-empty' }, 'the song will appear here'));
@@ -1143,7 +1289,7 @@ function drawPlane(node, p) {
   }
   const mean = svg('g', { class: 'mean' });
   mean.append(svg('circle', { cx: px(p.valence), cy: py(p.arousal), r: 10, fill: quad(p.quadrant).color, class: 'mean-dot' }));
-  mean.append(svg('text', { x: px(p.valence) + 14, y: py(p.arousal) + 4, class: 'mean-label' }, 'song mean'));
+  mean.append(svg('text', { x: px(p.valence) + 14, y: py(p.arousal) + 4, class: 'mean-label' }, label));
   node.append(mean);
   const now = svg('circle', { id: 'now-dot', r: 6, cx: -20, cy: -20, class: 'now-dot' });
   node.append(now);
@@ -1348,6 +1494,7 @@ function wire() {
     droppedFiles(e.dataTransfer).then(analyseFiles, (err) => showMessage(`The dropped folder could not be read: ${err.message}`));
   });
   $('songs-csv').addEventListener('click', songsCsv);
+  $('listen').addEventListener('click', () => (state.mic ? stopListening() : startListening()));
   for (const th of $('songs').tHead.rows[0].cells) {
     th.querySelector('button').addEventListener('click', () => {
       const key = th.dataset.key;
@@ -1360,6 +1507,12 @@ function wire() {
   $('export-png').addEventListener('click', () => exportPng().catch((e) => showMessage(`The image could not be made: ${e.message}`)));
   $('model').addEventListener('change', async () => {
     showModelInfo();
+    if (state.mic) {
+      // listening goes on with the model chosen
+      await stopListening();
+      await startListening();
+      return;
+    }
     if (!state.song) return;
     if (!state.songInWorker) {
       handleFile(state.song.file);
