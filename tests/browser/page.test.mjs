@@ -568,6 +568,40 @@ test('no models shipped: the page says so, and a dropped song gets a clear messa
   }
 });
 
+test('offline after one visit: with the server gone the page loads and analyses with the model it used; the copy can be forgotten', async (t) => {
+  const [url, server] = await serveModels(MODELS);
+  let page;
+  try {
+    page = await browser.context.newPage();
+    await page.goto(`${url}?backend=cpu&model=a-seed1.mer`);
+    await page.waitForSelector('html[data-offline="ready"]', { timeout: 60_000 });
+    const first = await analyse(page, fixture('music.wav'));
+    assert.ok(first.result, `no result online: ${first.error}`);
+  } finally {
+    server.kill();
+  }
+  await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.on('exit', resolve)));
+  await assert.rejects(fetch(`${url}index.html`), 'the server is gone');
+  await page.reload();
+  await page.waitForFunction(() => !document.querySelector('#model').disabled, null, { timeout: 60_000 });
+  const offline = await analyse(page, fixture('music.wav'));
+  assert.ok(offline.result, `no result offline: ${offline.error}`);
+  checkShape(offline.result, 'cpu');
+  const ref = trainerPredict(model('a-seed1.mer'), fixture('music.wav'));
+  assert.equal(offline.result.quadrant, ref.quadrant);
+  assert.ok(maxDiff(offline.result, ref) < 1e-3);
+  t.diagnostic(`offline: ${offline.result.quadrant} in ${offline.result.ms} ms`);
+  // forgetting removes the service worker and both caches
+  await page.click('#forget-offline');
+  await page.waitForFunction(() => document.querySelector('#offline-status').textContent.includes('removed'));
+  const left = await page.evaluate(async () => ({
+    caches: (await caches.keys()).filter((k) => k.startsWith('mer-')),
+    workers: (await navigator.serviceWorker.getRegistrations()).length,
+  }));
+  assert.deepEqual(left, { caches: [], workers: 0 });
+  await page.close();
+});
+
 test('privacy: every request goes to the page’s own origin, without a body; CSP is set', async (t) => {
   const requests = browser.requests;
   assert.ok(requests.length > 5);

@@ -1494,6 +1494,7 @@ function wire() {
     droppedFiles(e.dataTransfer).then(analyseFiles, (err) => showMessage(`The dropped folder could not be read: ${err.message}`));
   });
   $('songs-csv').addEventListener('click', songsCsv);
+  $('forget-offline').addEventListener('click', () => forgetOffline().catch((e) => showMessage(`The offline copy could not be removed: ${e.message}`)));
   $('listen').addEventListener('click', () => (state.mic ? stopListening() : startListening()));
   for (const th of $('songs').tHead.rows[0].cells) {
     th.querySelector('button').addEventListener('click', () => {
@@ -1560,6 +1561,34 @@ function main() {
   resetResult(null);
   showBackend();
   state.modelsLoaded = loadModels().catch(() => {});
+  keepOffline();
+}
+
+// ---------------------------------------------------------------- offline
+// sw.js keeps the page and its engine; the models used are in CACHE_NAME already.
+async function keepOffline() {
+  const status = $('offline-status');
+  if (!('serviceWorker' in navigator)) {
+    status.textContent = 'This browser cannot keep an offline copy.';
+    return;
+  }
+  try {
+    await navigator.serviceWorker.register('./sw.js');
+    await navigator.serviceWorker.ready;
+    status.textContent = 'The offline copy is ready.';
+    document.documentElement.dataset.offline = 'ready';
+  } catch (e) {
+    status.textContent = `No offline copy (${e.message}).`;
+  }
+}
+
+async function forgetOffline() {
+  for (const reg of await navigator.serviceWorker?.getRegistrations?.() ?? []) await reg.unregister();
+  for (const name of await caches.keys()) {
+    if (name.startsWith('mer-page-') || name === CACHE_NAME) await caches.delete(name);
+  }
+  delete document.documentElement.dataset.offline;
+  $('offline-status').textContent = 'The offline copy and the kept models were removed; the next visit downloads them again.';
 }
 
 main();
