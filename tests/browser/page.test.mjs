@@ -232,6 +232,21 @@ test('live listening: the microphone (a fake device playing music) moves the poi
   await page.close();
 });
 
+test('keyboard: Tab reaches the file picker, the model picker and every button; Enter on the picker opens it', async () => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  await page.waitForFunction(() => !document.querySelector('#listen').disabled, null, { timeout: 60_000 });
+  const reached = [];
+  for (let i = 0; i < 12; i++) {
+    await page.keyboard.press('Tab');
+    reached.push(await page.evaluate(() => document.activeElement.id || document.activeElement.tagName));
+  }
+  for (const id of ['file', 'model', 'compare', 'listen']) assert.ok(reached.includes(id), `${id} is not reached by Tab: ${reached}`);
+  await page.focus('#file');
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  assert.equal(chooser.isMultiple(), true, 'several files at once');
+  await page.close();
+});
+
 test('other formats the browser decodes: OGG and FLAC', async (t) => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   for (const name of ['music.ogg', 'music.flac']) {
