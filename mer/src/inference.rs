@@ -127,18 +127,14 @@ pub async fn predict_patches(
             device,
         );
         let probs = model.forward(x).probabilities();
-        // One read for the three heads: [b, 8].
+        // One read for the three heads: [b, PatchProbabilities::WIDTH].
         let all = read(Tensor::cat(
             vec![probs.quadrant, probs.arousal, probs.valence],
             1,
         ))
         .await?;
-        for row in all.chunks_exact(8) {
-            let p = PatchProbabilities {
-                quadrant: [row[0], row[1], row[2], row[3]],
-                arousal: [row[4], row[5]],
-                valence: [row[6], row[7]],
-            };
+        for row in all.chunks_exact(PatchProbabilities::WIDTH) {
+            let p = PatchProbabilities::from_row(row);
             if row.iter().any(|x| !x.is_finite()) {
                 return Err(MerError::Inference(
                     "the model produced a non-finite probability".into(),

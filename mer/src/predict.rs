@@ -88,6 +88,30 @@ pub struct PatchProbabilities {
     pub valence: [f32; 2],
 }
 
+impl PatchProbabilities {
+    /// Numbers per patch in the flat row layout: Q1..Q4, P(arousal -), P(arousal +),
+    /// P(valence -), P(valence +). The order of the classifier's heads concatenated, and
+    /// of the rows the web worker hands to JavaScript (which reads this width from it).
+    pub const WIDTH: usize = 8;
+
+    /// A patch from its row (`row.len() == WIDTH`).
+    pub fn from_row(row: &[f32]) -> Self {
+        Self {
+            quadrant: [row[0], row[1], row[2], row[3]],
+            arousal: [row[4], row[5]],
+            valence: [row[6], row[7]],
+        }
+    }
+
+    /// The patch as a row.
+    pub fn row(&self) -> [f32; Self::WIDTH] {
+        let [q1, q2, q3, q4] = self.quadrant;
+        let [a0, a1] = self.arousal;
+        let [v0, v1] = self.valence;
+        [q1, q2, q3, q4, a0, a1, v0, v1]
+    }
+}
+
 /// The index of the largest value (the first of equals; 0 when empty).
 pub fn argmax(p: &[f32]) -> usize {
     p.iter()

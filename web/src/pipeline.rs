@@ -160,9 +160,9 @@ pub fn check_meta(meta: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Probabilities per patch in the flat layout the worker hands to JavaScript: 8 numbers per
-/// patch, Q1..Q4, P(arousal -), P(arousal +), P(valence -), P(valence +).
-pub const PER_PATCH: usize = 8;
+/// Probabilities per patch in the flat layout the worker hands to JavaScript (its width is
+/// handed over too: `perPatch`).
+pub const PER_PATCH: usize = PatchProbabilities::WIDTH;
 
 /// Runs the classifier on patches `start..end` of a song (one forward pass, so `end - start`
 /// is the batch size). Returns [`PER_PATCH`] numbers per patch.
@@ -181,10 +181,7 @@ pub async fn classify_range(
     let probs = mer::inference::predict_patches(model, &patches, device, patches.n, |_, _| {})
         .await
         .map_err(|e| e.to_string())?;
-    Ok(probs
-        .iter()
-        .flat_map(|p| p.quadrant.into_iter().chain(p.arousal).chain(p.valence))
-        .collect())
+    Ok(probs.iter().flat_map(PatchProbabilities::row).collect())
 }
 
 /// The song-level answer from every patch's [`PER_PATCH`] numbers (in patch order).
@@ -194,11 +191,7 @@ pub fn aggregate(fx: &FeatureExtractor, flat: &[f32]) -> Result<SongPrediction, 
     }
     let probs: Vec<PatchProbabilities> = flat
         .chunks_exact(PER_PATCH)
-        .map(|r| PatchProbabilities {
-            quadrant: [r[0], r[1], r[2], r[3]],
-            arousal: [r[4], r[5]],
-            valence: [r[6], r[7]],
-        })
+        .map(PatchProbabilities::from_row)
         .collect();
     SongPrediction::from_patches(fx.recipe(), &probs).ok_or_else(|| "no patches".to_string())
 }

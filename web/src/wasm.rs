@@ -90,6 +90,12 @@ pub fn check_index(index_json: &str) -> Result<String, JsValue> {
 }
 
 /// The song-level prediction (JSON) from every patch's 8 probabilities, in patch order.
+/// Numbers per patch in the rows `classifyRange` returns and `aggregate` takes.
+#[wasm_bindgen(js_name = perPatch)]
+pub fn per_patch() -> usize {
+    pipeline::PER_PATCH
+}
+
 #[wasm_bindgen]
 pub fn aggregate(probabilities: Vec<f32>) -> Result<String, JsValue> {
     let p = pipeline::aggregate(&FeatureExtractor::default(), &probabilities).map_err(err)?;

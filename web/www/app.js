@@ -964,10 +964,11 @@ async function classifyWith(entry, label, token) {
   if (token !== state.runToken) throw new Cancelled('cancelled');
   const modelId = modelIdOf(entry);
   const total = state.song.patches;
-  const gpu = (await state.engine.info).backend === 'webgpu';
+  const { backend, perPatch } = await state.engine.info;
+  const gpu = backend === 'webgpu';
   const batch = gpu ? 64 : 16;
   const all = gpu ? [state.engine] : workers().filter((w) => w === state.engine || w.song === state.generation);
-  const probs = new Float32Array(total * 8);
+  const probs = new Float32Array(total * perPatch);
   let next = 0;
   let done = 0;
   const t0 = performance.now();
@@ -978,7 +979,7 @@ async function classifyWith(entry, label, token) {
       const start = next;
       const end = Math.min(total, start + batch);
       next = end;
-      probs.set(await w.call('classifyRange', { start, end, modelId }), start * 8);
+      probs.set(await w.call('classifyRange', { start, end, modelId }), start * perPatch);
       done += end - start;
       if (token === state.runToken) setProgress(`${label}: listening… ${done} of ${total} patches`, done / total);
     }

@@ -1,7 +1,7 @@
 // The analysis worker: owns the WebAssembly engine (web/src/wasm.rs) so the page never
 // freezes. Requests come as {id, op, ...}; every request gets one reply {id, ok, value} or
 // {id, ok: false, error, fatal}. The page decides which patches each worker classifies.
-import init, { aggregate, createEngine, checkIndex } from './mer-web.js';
+import init, { aggregate, createEngine, checkIndex, perPatch } from './mer-web.js';
 
 const ready = init();
 let engine = null;
@@ -120,7 +120,8 @@ async function start(backend) {
     }
   }
   if (!engine) engine = await createEngine(false);
-  return { backend: engine.backend, adapter: engine.backend === 'webgpu' ? adapter : '', note };
+  // perPatch: the width of a patch's row of probabilities (Rust's PatchProbabilities::WIDTH)
+  return { backend: engine.backend, adapter: engine.backend === 'webgpu' ? adapter : '', note, perPatch: perPatch() };
 }
 
 onmessage = async (event) => {
