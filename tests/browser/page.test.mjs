@@ -335,6 +335,13 @@ test('the picker starts on index.json\'s default, unless ?model= names another',
   };
   assert.equal(await chosen('?backend=cpu'), 'd-cpc-feat-ext-mix.mer');
   assert.equal(await chosen('?backend=cpu&model=b-seed2.mer'), 'b-seed2.mer');
+  // each option says the file's size and precision
+  const page = await open(browser.context, '?backend=cpu');
+  await page.waitForFunction(() => !document.querySelector('#model').disabled, null, { timeout: 60_000 });
+  const labels = await page.$$eval('#model option', (os) => os.map((o) => [Number(o.value), o.textContent]));
+  assert.equal(labels.length, index.models.length);
+  for (const [i, text] of labels) assert.ok(text.includes(`MB ${index.models[i].meta.precision}`), `${text} (${index.models[i].meta.precision})`);
+  await page.close();
 });
 
 test('a damaged model file gives a clear message, and the page keeps working', async () => {

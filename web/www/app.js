@@ -314,7 +314,8 @@ async function loadModels() {
     const key = `${v.method} · ${v.mode}`;
     if (!groups.has(key)) groups.set(key, el('optgroup', { label: key }));
     const sc = testScores(e);
-    const label = `${e.title || e.file} — ${mb(e.size)}${sc ? ` — test F1 ${f2(sc.patch[0])}` : ''}${e.usable ? '' : ' (unusable)'}`;
+    const precision = e.meta && e.meta.precision ? ` ${e.meta.precision}` : '';
+    const label = `${e.title || e.file} — ${mb(e.size)}${precision}${sc ? ` — test F1 ${f2(sc.patch[0])}` : ''}${e.usable ? '' : ' (unusable)'}`;
     const opt = el('option', { value: String(i) }, label);
     if (!e.usable) opt.disabled = true;
     groups.get(key).append(opt);
