@@ -236,7 +236,9 @@ fn model_file_round_trip_at_each_precision() {
         (26_500_000, 1e-6),
         (13_300_000, 5e-5),
         (7_000_000, 1e-3),
-        (3_300_000, 1e-2),
+        // 4-bit dense weights and 8-bit kernels: 3.36 MB on uniform weights, under 3.1
+        // on trained ones (mer/tests/shipped_models.rs holds those to 3.2 MB)
+        (3_500_000, 1e-2),
     ];
     for ((precision, size, diff), (max_size, tolerance)) in
         round_trip(&model, &device).into_iter().zip(limits)
@@ -246,8 +248,10 @@ fn model_file_round_trip_at_each_precision() {
     }
 }
 
-/// The README's table of precisions, measured on a trained network: a shipped model's
-/// weights (as stored) taken as the f32 reference.
+/// The README's table of precisions, measured on a trained network: the default shipped
+/// model's weights (as stored, 4-bit) taken as the f32 reference. What 4 bits cost against
+/// the f32 weights they came from is measured in F1 by scripts/train-models.sh
+/// (results/real-music.md).
 #[test]
 fn precisions_on_a_trained_model() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models");
@@ -264,10 +268,11 @@ fn precisions_on_a_trained_model() {
     for (precision, size, diff) in round_trip(&model, &device) {
         let (max_size, tolerance) = match precision {
             Precision::F32 => (26_500_000, 1e-6),
-            Precision::F16 => (13_300_000, 2e-4),
-            // The reference is the shipped int8 model itself: requantizing changes nothing.
-            Precision::Int8 => (7_000_000, 1e-6),
-            Precision::Q4 => (3_200_000, 8e-2),
+            Precision::F16 => (13_300_000, 1e-3),
+            // One scale per tensor cannot hold the shipped 4-bit weights' per-block scales.
+            Precision::Int8 => (7_000_000, 0.13),
+            // The reference is the shipped 4-bit model itself: requantizing changes nothing.
+            Precision::Q4 => (3_200_000, 1e-6),
         };
         assert!(size <= max_size, "{precision:?}: {size} bytes");
         assert!(diff <= tolerance, "{precision:?}: max diff {diff}");

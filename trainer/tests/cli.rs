@@ -310,8 +310,10 @@ fn a_4bit_model_file_predicts_like_its_int8_twin() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let size = std::fs::metadata(&q4).unwrap().len();
+    // about half of int8: 4-bit dense weights, 8-bit kernels (uniform untrained weights
+    // deflate the least: 3.4 MB against 6.5)
     assert!(
-        size < std::fs::metadata(model()).unwrap().len() / 2 + 100_000,
+        size < std::fs::metadata(model()).unwrap().len() / 2 + 250_000,
         "{size} bytes"
     );
     let o = trainer(&["inspect", "--json", q4.to_str().unwrap()]);
