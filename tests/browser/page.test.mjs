@@ -232,7 +232,7 @@ test('live listening: the microphone (a fake device playing music) moves the poi
   await page.close();
 });
 
-test('keyboard: Tab reaches the file picker, the model picker and every button; Enter on the picker opens it', async () => {
+test('keyboard: Tab reaches the file picker (its focus shown), the model picker and every button', async () => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   await page.waitForFunction(() => !document.querySelector('#listen').disabled, null, { timeout: 60_000 });
   const reached = [];
@@ -241,9 +241,11 @@ test('keyboard: Tab reaches the file picker, the model picker and every button; 
     reached.push(await page.evaluate(() => document.activeElement.id || document.activeElement.tagName));
   }
   for (const id of ['file', 'model', 'compare', 'listen']) assert.ok(reached.includes(id), `${id} is not reached by Tab: ${reached}`);
+  assert.equal(await page.getAttribute('#file', 'multiple'), '', 'several files at once');
+  // the focused picker shows its focus on the visible button
   await page.focus('#file');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
-  assert.equal(chooser.isMultiple(), true, 'several files at once');
+  const outline = await page.$eval('label.button.primary', (l) => getComputedStyle(l).outlineStyle);
+  assert.equal(outline, 'solid', 'the focus is visible');
   await page.close();
 });
 
@@ -539,22 +541,22 @@ async function serveModels(dir) {
   return [url, server];
 }
 
-test('the shipped models (models/): all twelve listed; a dropped song gets the CLI\'s answer', async (t) => {
+test('the shipped models (models/): all listed, the page starts on the default; a dropped song gets the CLI\'s answer', async (t) => {
   const shipped = path.join(ROOT, 'models');
   const index = JSON.parse(readFileSync(path.join(shipped, 'index.json'), 'utf8'));
-  assert.equal(index.models.length, 12, 'twelve shipped models');
+  assert.ok(index.models.length >= 1 && index.models.length <= 6, `${index.models.length} shipped models`);
+  assert.ok(index.models.some((m) => m.file === index.default), `the default ${index.default} is shipped`);
   const [url, server] = await serveModels(shipped);
   try {
     const page = await browser.context.newPage();
     await page.goto(`${url}?backend=cpu`);
     await page.waitForFunction(() => !document.querySelector('#model').disabled, null, { timeout: 60_000 });
     assert.equal(await page.locator('#model option').count(), index.models.length);
-    const file = index.models[0].file;
-    await page.selectOption('#model', '0');
+    const file = index.default;
     const out = await analyse(page, fixture('music.mp3'), { drop: true });
     assert.ok(out.result, `no result: ${out.error}`);
     checkShape(out.result, 'cpu');
-    assert.equal(out.result.model, file);
+    assert.equal(out.result.model, file, 'the page analyses with the default model');
     const ref = trainerPredict(path.join(shipped, file), fixture('music.mp3'));
     const d = maxDiff(out.result, ref);
     t.diagnostic(`${file}: page ${out.result.quadrant} ${JSON.stringify(out.result.probabilities)}; trainer ${ref.quadrant}; max |diff| ${d.toExponential(2)}`);
