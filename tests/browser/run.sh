@@ -34,9 +34,11 @@ mkdir -p "$MODELS"
 "$TRAINER" init --out "$MODELS/a-seed1.mer" --seed 1 2>/dev/null
 "$TRAINER" init --out "$MODELS/b-seed2.mer" --seed 2 2>/dev/null
 "$TRAINER" init --out "$MODELS/z-damaged.mer" --seed 3 2>/dev/null
-# two with the metadata of real variants (random weights), for the picker and compare view
-node tests/browser/variant.mjs "$MODELS/b-seed2.mer" "$MODELS/c-scae-full-man.mer" scae man full 0.52
-node tests/browser/variant.mjs "$MODELS/a-seed1.mer" "$MODELS/d-cpc-feat-ext-mix.mer" cpc eng+man feat-ext 0.41
+# two that claim real variants and test scores (random weights), for the picker and compare
+"$TRAINER" init --out "$MODELS/c-scae-full-man.mer" --seed 2 --variant scae:man:full \
+    --claimed-f1 0.52 2>/dev/null
+"$TRAINER" init --out "$MODELS/d-cpc-feat-ext-mix.mer" --seed 1 --variant cpc:eng+man:feat-ext \
+    --claimed-f1 0.41 2>/dev/null
 # The default is not the best test score (c-scae-full-man's 0.52): the page must follow it.
 "$TRAINER" index "$MODELS" --default d-cpc-feat-ext-mix.mer 2>/dev/null
 # Damage one file after indexing: the page must refuse it with a clear message.

@@ -684,3 +684,47 @@ fn a_killed_index_or_export_leaves_the_previous_files_whole() {
         "no kill landed: {index_hits} {model_hits}"
     );
 }
+
+#[test]
+fn init_makes_test_models_that_claim_a_variant_and_scores() {
+    let dir = tmp();
+    let out = dir.path().join("c.mer");
+    let o = trainer(&[
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--variant",
+        "scae:eng+man:full",
+        "--claimed-f1",
+        "0.52",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = trainer(&["inspect", "--json", out.to_str().unwrap()]);
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(meta["variant"]["method"], "scae");
+    assert_eq!(
+        meta["variant"]["pretrain_languages"],
+        serde_json::json!(["eng", "man"])
+    );
+    assert_eq!(meta["variant"]["mode"], "full");
+    assert_eq!(
+        meta["metrics"]["test"]["patch"]["quadrant"]["f1_weighted"],
+        0.52
+    );
+    // still marked as what it is: random weights
+    assert_eq!(meta["training"]["untrained"], true);
+    for (flag, value, says) in [
+        ("--variant", "scae:full", "METHOD:LANGS:MODE"),
+        ("--variant", "dae:eng:full", "unknown method"),
+        ("--variant", "cpc:eng:fine", "unknown transfer mode"),
+        ("--claimed-f1", "1.5", "not a number from 0 to 1"),
+    ] {
+        let bad = dir.path().join("bad.mer");
+        let o = trainer(&["init", "--out", bad.to_str().unwrap(), flag, value]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(says), "{flag} {value}: {}", stderr(&o));
+        assert!(!bad.exists());
+    }
+}
