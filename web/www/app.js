@@ -774,25 +774,10 @@ async function listenOnce(mic) {
 }
 
 function renderLive(mic, p) {
-  const q = quad(p.quadrant);
-  $('verdict-chip').textContent = q.name;
-  $('verdict-chip').style.background = q.color;
-  $('verdict-words').textContent = `Sounds ${q.words}`;
-  $('verdict-sub').textContent = `What the microphone heard in the last ${LIVE_SECONDS} s, updated about once a second.`;
-  drawProbs(p);
-  $('p-arousal').textContent = pct(p.arousal);
-  $('p-valence').textContent = pct(p.valence);
+  showAnswer(p, mic.entry.file, `What the microphone heard in the last ${LIVE_SECONDS} s, updated about once a second.`);
   $('run-info').textContent = `${mic.entry.title || mic.entry.file} · live, ${mic.updates} answer${mic.updates > 1 ? 's' : ''} so far`;
   drawPlane($('plane'), { ...p, segments: mic.history }, 'now');
-  Object.assign($('result').dataset, {
-    source: 'microphone',
-    quadrant: p.quadrant,
-    probabilities: JSON.stringify(p.probabilities),
-    arousal: String(p.arousal),
-    valence: String(p.valence),
-    model: mic.entry.file,
-    updates: String(mic.updates),
-  });
+  Object.assign($('result').dataset, { source: 'microphone', updates: String(mic.updates) });
 }
 
 async function stopListening() {
@@ -916,11 +901,8 @@ async function showSong(row) {
 
 function songsCsv() {
   const text = (x) => `"${String(x).replaceAll('"', '""')}"`;
-  const lines = ['song,quadrant,p_arousal_pos,p_valence_pos,seconds,model'];
-  for (const r of sortedSongs()) {
-    lines.push([text(r.name), r.quadrant, round(r.arousal), round(r.valence), round(r.seconds), text(r.model)].join(','));
-  }
-  download('songs.csv', new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }));
+  const rows = sortedSongs().map((r) => [text(r.name), r.quadrant, round(r.arousal), round(r.valence), round(r.seconds), text(r.model)]);
+  downloadCsv('songs.csv', ['song', 'quadrant', 'p_arousal_pos', 'p_valence_pos', 'seconds', 'model'], rows);
 }
 
 function failed(e) {
@@ -1079,18 +1061,31 @@ async function compareAll() {
 }
 
 // ---------------------------------------------------------------- rendering
-function renderResult(entry, result) {
-  const p = result.prediction;
+// An answer (a song's, or the microphone's last) in words, bars and numbers, with the
+// result's data hooks; `sub` is the line under the verdict.
+function showAnswer(p, model, sub) {
   const q = quad(p.quadrant);
-  const r = $('result');
   $('verdict-chip').textContent = q.name;
   $('verdict-chip').style.background = q.color;
   $('verdict-words').textContent = `Sounds ${q.words}`;
-  const second = p.segments.filter((s) => s.quadrant === p.quadrant).length;
-  $('verdict-sub').textContent = `${q.sign} · ${Math.round((100 * second) / p.segments.length)} % of the song’s moments are ${q.name}`;
+  $('verdict-sub').textContent = sub;
   drawProbs(p);
   $('p-arousal').textContent = pct(p.arousal);
   $('p-valence').textContent = pct(p.valence);
+  Object.assign($('result').dataset, {
+    probabilities: JSON.stringify(p.probabilities),
+    arousal: String(p.arousal),
+    valence: String(p.valence),
+    model,
+    quadrant: p.quadrant,
+  });
+}
+
+function renderResult(entry, result) {
+  const p = result.prediction;
+  const q = quad(p.quadrant);
+  const second = p.segments.filter((s) => s.quadrant === p.quadrant).length;
+  showAnswer(p, entry.file, `${q.sign} · ${Math.round((100 * second) / p.segments.length)} % of the song’s moments are ${q.name}`);
   const s = state.song;
   const backendWords = result.backend === 'webgpu'
     ? 'WebGPU'
@@ -1102,17 +1097,9 @@ function renderResult(entry, result) {
     `network ${(result.ms / 1000).toFixed(1)} s)`;
   drawPlane($('plane'), p);
   drawTimeline(p);
-  Object.assign(r.dataset, {
-    probabilities: JSON.stringify(p.probabilities),
-    arousal: String(p.arousal),
-    valence: String(p.valence),
-    model: entry.file,
-    ms: String(Math.round(result.totalMs)),
-    backend: result.backend,
-    quadrant: p.quadrant,
-  });
+  Object.assign($('result').dataset, { ms: String(Math.round(result.totalMs)), backend: result.backend });
   for (const id of EXPORTS) $(id).disabled = false;
-  r.classList.add('ready');
+  $('result').classList.add('ready');
 }
 
 // ---------------------------------------------------------------- exports
@@ -1145,11 +1132,16 @@ function download(name, blob) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+// A CSV file of a header and rows (values already written as CSV fields).
+function downloadCsv(name, header, rows) {
+  const lines = [header, ...rows].map((r) => r.join(','));
+  download(name, new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }));
+}
+
 function exportCsv() {
   const shown = shownResult();
   if (!shown) return;
-  const lines = [PATCH_COLUMNS.join(','), ...shown.p.segments.map((s) => patchRow(s).join(','))];
-  download(exportName(shown, 'csv'), new Blob([`${lines.join('\n')}\n`], { type: 'text/csv' }));
+  downloadCsv(exportName(shown, 'csv'), PATCH_COLUMNS, shown.p.segments.map(patchRow));
 }
 
 function exportJson() {
