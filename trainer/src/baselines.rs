@@ -16,7 +16,8 @@
 use mer::{FeatureRecipe, Patches};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{MusicSet, PeopleScores};
+use crate::commands::MusicSet;
+use crate::evaluation::PeopleScores;
 
 /// The descriptors of one song.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

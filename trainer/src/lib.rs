@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod commands;
 pub mod corpus;
 pub mod data;
+pub mod evaluation;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io;
@@ -13,4 +14,5 @@ pub mod music_corpora;
 pub mod output;
 pub mod plots;
 pub mod reproduce;
+pub mod run;
 pub mod train;

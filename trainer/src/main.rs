@@ -362,7 +362,7 @@ impl Scoring {
             .unwrap_or_else(|| commands::default_cache(beside))
     }
 
-    fn print(&self, e: &commands::Evaluation) -> Result<()> {
+    fn print(&self, e: &trainer::evaluation::Evaluation) -> Result<()> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(e)?);
         } else {
@@ -718,11 +718,6 @@ fn features(audio: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn load_model(path: &Path) -> Result<ModelFile> {
-    let bytes = io::read_file(path).with_context(|| format!("{}", path.display()))?;
-    ModelFile::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
-}
-
 fn predict(
     model_path: &Path,
     audio: &[PathBuf],
@@ -730,7 +725,7 @@ fn predict(
     dev: DeviceArg,
     batch: usize,
 ) -> Result<ExitCode> {
-    let file = load_model(model_path)?;
+    let file = io::load_model(model_path)?;
     let device = device(dev)?;
     let classifier = mer::inference::load_classifier(&file, &device)
         .with_context(|| format!("{}", model_path.display()))?;
@@ -817,7 +812,7 @@ fn predict_one(
 }
 
 fn inspect(path: &Path, json: bool) -> Result<()> {
-    let file = load_model(path)?;
+    let file = io::load_model(path)?;
     let size = std::fs::metadata(path)?.len();
     if json {
         println!("{}", serde_json::to_string_pretty(&file.meta)?);
@@ -871,7 +866,7 @@ fn index(dir: &Path, default: Option<&str>) -> Result<()> {
     paths.sort();
     let mut entries = Vec::new();
     for path in &paths {
-        let file = load_model(path)?;
+        let file = io::load_model(path)?;
         let bytes = std::fs::read(path)?;
         entries.push(serde_json::json!({
             "file": path.file_name().map(|n| n.to_string_lossy().into_owned()),

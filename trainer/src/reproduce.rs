@@ -7,13 +7,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use mer::Quadrant;
 use mer::model_file::{Precision, TransferMode};
 
-use crate::commands::{self, Evaluation, PretrainConfig, PretrainMethod, TransferConfig};
+use crate::commands::{self, PretrainConfig, PretrainMethod, TransferConfig};
 use crate::data::SpeechSource;
+use crate::evaluation::Evaluation;
 use crate::io::write_atomic;
 use crate::metrics::Confusion;
 use crate::plots;
+use crate::run::Run;
 use crate::train::CpcObjective;
 
 #[derive(Debug, Clone)]
@@ -153,15 +156,13 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                                 "{}-featext-{pre}2{music}-r{repeat}",
                                 method_name(method)
                             ));
-                            if sibling.join("done.json").exists() {
+                            if Run::at(&sibling).done() {
                                 commands::reuse_frozen_phase(&sibling, &dir, &cfg)?;
                             }
                         }
                         commands::transfer(&cfg, &dir, &cache, devices)
                             .with_context(|| format!("transfer {}", dir.display()))?;
-                        let eval: Evaluation = serde_json::from_slice(&std::fs::read(
-                            dir.join("evaluation-test.json"),
-                        )?)?;
+                        let eval = Run::at(&dir).read_evaluation("test")?;
                         results.push(CellResult {
                             method,
                             mode,
@@ -188,6 +189,17 @@ fn fmt(v: &[f64]) -> String {
     }
 }
 
+/// Draws the training curves of the run in `run_dir` to `plots_dir/file`; false when the
+/// run has no curves to draw.
+fn curves(plots_dir: &Path, run_dir: &Path, file: &str, title: &str) -> bool {
+    plots::training_curves(
+        &Run::at(run_dir).metrics_path(),
+        &plots_dir.join(file),
+        title,
+    )
+    .is_ok()
+}
+
 fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Result<()> {
     let plots_dir = out.join("plots");
     std::fs::create_dir_all(&plots_dir)?;
@@ -196,29 +208,23 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         "method,mode,pretrain,music,repeat,level,task,precision_weighted,recall_weighted,f1_weighted,precision_macro,recall_macro,f1_macro,accuracy\n",
     );
     for r in results {
-        for (level, l) in [("patch", &r.eval.patch), ("song", &r.eval.song)] {
-            for (task, t) in [
-                ("quadrant", &l.quadrant),
-                ("arousal", &l.arousal),
-                ("valence", &l.valence),
-            ] {
-                let (w, m) = (&t.scores.weighted, &t.scores.macro_avg);
-                csv += &format!(
-                    "{},{},{},{},{},{level},{task},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
-                    method_name(r.method),
-                    mode_name(r.mode),
-                    r.pre,
-                    r.music,
-                    r.repeat,
-                    w.precision,
-                    w.recall,
-                    w.f1,
-                    m.precision,
-                    m.recall,
-                    m.f1,
-                    t.scores.accuracy
-                );
-            }
+        for (level, task, t) in r.eval.tasks() {
+            let (w, m) = (&t.scores.weighted, &t.scores.macro_avg);
+            csv += &format!(
+                "{},{},{},{},{},{level},{task},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
+                method_name(r.method),
+                mode_name(r.mode),
+                r.pre,
+                r.music,
+                r.repeat,
+                w.precision,
+                w.recall,
+                w.f1,
+                m.precision,
+                m.recall,
+                m.f1,
+                t.scores.accuracy
+            );
         }
     }
     write_atomic(&out.join("results.csv"), csv.as_bytes())?;
@@ -326,7 +332,7 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
     md += "\n## Plots\n\nQuadrant confusion matrices (test patches, summed over repeats) and training curves (repeat 0).\n\n";
     for (key, rs) in &cells {
         let name = format!("{}-{}-{}2{}", key.0, key.1, key.2, key.3);
-        let mut sum = Confusion::new(&["Q1", "Q2", "Q3", "Q4"]);
+        let mut sum = Confusion::new(&Quadrant::NAMES);
         for r in rs {
             for (i, row) in r.eval.patch.quadrant.confusion.counts.iter().enumerate() {
                 for (j, v) in row.iter().enumerate() {
@@ -338,15 +344,9 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         plots::confusion(&sum, &cm, &format!("{name}: quadrant, test patches"))?;
         let mut line = format!("- {name}: [confusion](plots/confusion-{name}.svg)");
         if let Some(r0) = rs.iter().find(|r| r.repeat == 0) {
-            let curve = plots_dir.join(format!("training-{name}.svg"));
-            if plots::training_curves(
-                &r0.dir.join("metrics.csv"),
-                &curve,
-                &format!("{name}: transfer"),
-            )
-            .is_ok()
-            {
-                line += &format!(", [training](plots/training-{name}.svg)");
+            let file = format!("training-{name}.svg");
+            if curves(&plots_dir, &r0.dir, &file, &format!("{name}: transfer")) {
+                line += &format!(", [training](plots/{file})");
             }
         }
         md += &line;
@@ -354,22 +354,16 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
     }
     for &method in &o.methods {
         for pre in LANGS {
-            let dir = out
-                .join("pretrain")
-                .join(format!("{}-{pre}-r0", method_name(method)));
-            let curve = plots_dir.join(format!("pretrain-{}-{pre}.svg", method_name(method)));
-            if plots::training_curves(
-                &dir.join("metrics.csv"),
-                &curve,
-                &format!("pretraining {} on {pre}", method_name(method)),
-            )
-            .is_ok()
-            {
-                md += &format!(
-                    "- pretraining {} on {pre}: [curves](plots/pretrain-{}-{pre}.svg)\n",
-                    method_name(method),
-                    method_name(method)
-                );
+            let m = method_name(method);
+            let dir = out.join("pretrain").join(format!("{m}-{pre}-r0"));
+            let file = format!("pretrain-{m}-{pre}.svg");
+            if curves(
+                &plots_dir,
+                &dir,
+                &file,
+                &format!("pretraining {m} on {pre}"),
+            ) {
+                md += &format!("- pretraining {m} on {pre}: [curves](plots/{file})\n");
             }
         }
     }
