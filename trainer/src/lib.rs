@@ -2,6 +2,7 @@
 //! the `trainer` command line (`main.rs`) and by the fuzz targets (`fuzz/`).
 
 pub mod baselines;
+pub mod cli;
 pub mod commands;
 pub mod corpus;
 pub mod data;

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use mer::Quadrant;
 use mer::model_file::{Precision, TransferMode};
 
+use crate::cli::values::{self, finite, positive, positive_hours};
 use crate::commands::{self, PretrainConfig, PretrainMethod, TransferConfig};
 use crate::data::SpeechSource;
 use crate::evaluation::Evaluation;
@@ -19,26 +20,60 @@ use crate::plots;
 use crate::run::Run;
 use crate::train::CpcObjective;
 
-#[derive(Debug, Clone)]
+/// The grid's settings, parsed from `trainer reproduce`'s flags.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReproduceOptions {
+    /// English speech folder
+    #[arg(long)]
     pub speech_en: PathBuf,
+    /// Mandarin speech folder
+    #[arg(long)]
     pub speech_man: PathBuf,
+    /// English-lyrics music set: CSV (4Q-emotion's layout) or a corpus folder
+    #[arg(long)]
     pub music_en: PathBuf,
+    /// Mandarin-lyrics music set: CSV (CH-818's layout, or 4Q's) or a corpus folder
+    #[arg(long)]
     pub music_man: PathBuf,
-    /// Midpoint of continuous arousal/valence in the Mandarin music CSV (CH-818's layout).
+    /// Midpoint of continuous arousal/valence in --music-man (default: the corpus's
+    /// own for a DEAM, PMEmo or emoMusic folder, 0 for a CSV)
+    #[arg(long, value_parser = finite)]
     pub music_man_midpoint: Option<f64>,
+    #[arg(long, value_parser = positive, default_value_t = 4)]
     pub repeats: usize,
+    /// Hours of speech per pretraining (the paper: 3 or 30)
+    #[arg(long, value_parser = positive_hours)]
     pub hours: Option<f64>,
+    #[arg(long, value_parser = positive, default_value_t = 100)]
     pub pretrain_epochs: usize,
+    #[arg(long, value_parser = positive, default_value_t = 100)]
     pub transfer_epochs: usize,
+    #[arg(long, value_parser = positive, default_value_t = 32)]
     pub pretrain_batch: usize,
+    #[arg(long, value_parser = positive, default_value_t = 64)]
     pub transfer_batch: usize,
+    /// Patches (CPC: windows) drawn per pretraining epoch; all when absent
+    #[arg(long, value_parser = positive)]
     pub epoch_patches: Option<usize>,
+    /// Patches drawn per transfer epoch (default: --epoch-patches)
+    #[arg(long, value_parser = positive)]
     pub transfer_epoch_patches: Option<usize>,
+    #[arg(long, value_enum, default_value_t = CpcObjective::Binary)]
     pub objective: CpcObjective,
+    /// Pretraining methods to run
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [PretrainMethod::Dae, PretrainMethod::Cpc])]
     pub methods: Vec<PretrainMethod>,
+    #[arg(long, value_parser = values::precision(), default_value = "int8")]
     pub precision: Precision,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl ReproduceOptions {
+    /// Patches drawn per transfer epoch: `--transfer-epoch-patches`, or `--epoch-patches`.
+    fn transfer_epoch_patches(&self) -> Option<usize> {
+        self.transfer_epoch_patches.or(self.epoch_patches)
+    }
 }
 
 const LANGS: [&str; 3] = ["eng", "man", "mix"];
@@ -143,7 +178,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             mode,
                             epochs: o.transfer_epochs,
                             batch: o.transfer_batch,
-                            epoch_patches: o.transfer_epoch_patches,
+                            epoch_patches: o.transfer_epoch_patches(),
                             full_epoch_patches: None,
                             full_epochs: None,
                             seed,
@@ -294,7 +329,7 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
     md += &format!(
         "Drawn per epoch: {} pretraining patches (CPC: windows of 6), {} transfer patches; batches {} / {}; seed {}.\n\nCommand: `trainer {}`\n\n",
         per_epoch(o.epoch_patches),
-        per_epoch(o.transfer_epoch_patches),
+        per_epoch(o.transfer_epoch_patches()),
         o.pretrain_batch,
         o.transfer_batch,
         o.seed,

@@ -11,6 +11,7 @@ use mer::model_file::Method;
 use serde::{Deserialize, Serialize};
 
 use super::{features_of, loop_options};
+use crate::cli::values::{positive, positive_hours};
 use crate::data::{self, FeatureCache, SpeechSource};
 use crate::run::{Run, load_record};
 use crate::train::{self, CpcObjective, PatchSet, Schedule};
@@ -41,16 +42,33 @@ impl PretrainMethod {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A pretraining run's configuration (its `config.json`), parsed from `trainer pretrain`'s
+/// flags (the help lists `--objective` after `--epoch-patches`, as it always has).
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct PretrainConfig {
+    #[arg(long, value_enum)]
     pub method: PretrainMethod,
+    /// CPC objective
+    #[arg(long, value_enum, default_value_t = CpcObjective::Binary, display_order = 6)]
     pub objective: CpcObjective,
+    /// Speech folder, as LANG=DIR (e.g. eng=/data/LibriSpeech) or DIR; repeat to mix
+    /// corpora in equal hours
+    #[arg(long, required = true)]
     pub speech: Vec<SpeechSource>,
+    /// Hours of speech drawn at random (seeded); all when absent
+    #[arg(long, value_parser = positive_hours)]
     pub hours: Option<f64>,
+    #[arg(long, value_parser = positive, default_value_t = 100)]
     pub epochs: usize,
+    /// Batch size (the original used 4 for the SCAE)
+    #[arg(long, value_parser = positive, default_value_t = 32)]
     pub batch: usize,
+    /// Patches (CPC: windows) drawn per epoch; all when absent
+    #[arg(long, value_parser = positive)]
     pub epoch_patches: Option<usize>,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[arg(skip = PretrainConfig::schedule())]
     pub schedule: Schedule,
 }
 

@@ -10,33 +10,57 @@ use serde::{Deserialize, Serialize};
 
 use super::export::export_scored;
 use super::{MusicSet, load_encoder, load_music, loop_options, patch_set};
+use crate::cli::values::{self, positive};
 use crate::data::{self, AvMapping, FeatureCache, SplitFile};
 use crate::io::write_atomic;
 use crate::run::Run;
 use crate::train::{self, LoopOptions, Schedule, TransferSchedules};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A transfer run's configuration (its `config.json`), parsed from `trainer transfer`'s
+/// flags; `music_name`, `av_midpoint` and `schedules` come from other flags (see
+/// [`crate::cli`]). The display orders keep the help's order of the flags as it has been.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 pub struct TransferConfig {
+    /// Pretraining run folder
+    #[arg(long)]
     pub encoder: PathBuf,
+    /// Music set: an annotation CSV (Songs, Quads[, Arousal, Valence]; or continuous
+    /// Arousal, Valence), or a DEAM, PMEmo or emoMusic folder as unpacked
+    #[arg(long)]
     pub music: PathBuf,
+    #[arg(skip)]
     pub music_name: String,
+    #[arg(skip)]
     pub av_midpoint: f64,
+    #[arg(long, value_parser = values::transfer_mode(), display_order = 5)]
     pub mode: TransferMode,
+    #[arg(long, value_parser = positive, default_value_t = 100, display_order = 7)]
     pub epochs: usize,
+    #[arg(long, value_parser = positive, default_value_t = 64, display_order = 8)]
     pub batch: usize,
+    /// Patches drawn per epoch (both phases); all when absent
+    #[arg(long, value_parser = positive, display_order = 9)]
     pub epoch_patches: Option<usize>,
-    /// Patches per epoch of the Full phase, when not `epoch_patches` (a fine-tuning epoch
-    /// runs the whole network; the frozen phase trains on cached encoder outputs).
+    // A fine-tuning epoch runs the whole network; the frozen phase trains on cached
+    // encoder outputs.
+    /// Patches drawn per epoch of the Full phase (default: --epoch-patches)
+    #[arg(long, value_parser = positive, display_order = 10)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_epoch_patches: Option<usize>,
-    /// Epochs of the Full phase, when not `epochs`.
+    /// Epochs of the Full phase (default: --epochs)
+    #[arg(long, value_parser = positive, display_order = 11)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_epochs: Option<usize>,
+    #[arg(long, default_value_t = 0, display_order = 13)]
     pub seed: u64,
+    /// Precision of the exported model file
+    #[arg(long, value_parser = values::precision(), default_value = "int8", display_order = 14)]
     pub precision: Precision,
+    #[arg(skip = TransferConfig::schedules())]
     pub schedules: TransferSchedules,
     /// Fold i of k (1-based) of a cross-validation (`transfer --folds k`): the run's test
     /// part is that fold.
+    #[arg(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<[usize; 2]>,
 }
