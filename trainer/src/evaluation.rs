@@ -129,7 +129,7 @@ impl RatingScores {
     }
 
     fn markdown(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let f = |v: Option<f64>| crate::metrics::fmt3(v, "n/a");
         let mut s = format!(
             "\nSongs against people's continuous ratings ({} songs): arousal Pearson r {}, \
              Spearman rho {} (P(arousal+)); valence Pearson r {}, Spearman rho {} (P(valence+)).\n",
@@ -245,7 +245,7 @@ impl Evaluation {
                 w.precision, w.recall, w.f1, m.precision, m.recall, m.f1, t.scores.accuracy
             );
         }
-        let auc = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let auc = |v: Option<f64>| crate::metrics::fmt3(v, "n/a");
         let p = &self.people;
         s += &format!(
             "\nSongs against the labels made by people: arousal ROC AUC {} (P(arousal+), {} songs), valence ROC AUC {} (P(valence+), {} songs), quadrant accuracy {} ({} songs).\n",

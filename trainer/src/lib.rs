@@ -1,5 +1,5 @@
 //! The trainer's library: corpora, pretraining, transfer, evaluation and reports, used by
-//! the `trainer` command line (`main.rs`) and by the fuzz targets (`fuzz/`).
+//! the `trainer` command line (`cli`, run by `main.rs`) and by the fuzz targets (`fuzz/`).
 
 pub mod baselines;
 pub mod cli;

@@ -13,7 +13,7 @@ use mer::model_file::{Precision, TransferMode};
 use crate::cli::values::{self, finite, positive, positive_hours};
 use crate::commands::{self, PretrainConfig, PretrainMethod, TransferConfig};
 use crate::data::SpeechSource;
-use crate::evaluation::Evaluation;
+use crate::evaluation::{Evaluation, LevelEval};
 use crate::io::write_atomic;
 use crate::metrics::Confusion;
 use crate::plots;
@@ -106,7 +106,7 @@ struct CellResult {
 
 pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result<()> {
     std::fs::create_dir_all(out)?;
-    let cache = out.join("feature-cache");
+    let cache = out.join(commands::FEATURE_CACHE);
     let speech = |lang: &str| -> Vec<SpeechSource> {
         let en = SpeechSource {
             language: "eng".into(),
@@ -213,6 +213,20 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
         }
     }
     write_report(o, out, &results)
+}
+
+/// What a table of the report shows of each run: quadrant, arousal and valence scores.
+type Pick = fn(&Evaluation) -> [f64; 3];
+
+/// The F-scores (support-weighted, or macro) of quadrant, arousal and valence at a level.
+fn f1s(l: &LevelEval, macro_avg: bool) -> [f64; 3] {
+    [&l.quadrant, &l.arousal, &l.valence].map(|t| {
+        if macro_avg {
+            t.scores.macro_avg.f1
+        } else {
+            t.scores.weighted.f1
+        }
+    })
 }
 
 fn fmt(v: &[f64]) -> String {
@@ -335,35 +349,22 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         o.seed,
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     );
-    md += &table(
-        "F-score, support-weighted, over 1-s patches (the paper's numbers)",
-        &|e| {
-            [
-                e.patch.quadrant.scores.weighted.f1,
-                e.patch.arousal.scores.weighted.f1,
-                e.patch.valence.scores.weighted.f1,
-            ]
-        },
-    );
-    md += "\n";
-    md += &table("F-score, macro, over 1-s patches", &|e| {
-        [
-            e.patch.quadrant.scores.macro_avg.f1,
-            e.patch.arousal.scores.macro_avg.f1,
-            e.patch.valence.scores.macro_avg.f1,
-        ]
-    });
-    md += "\n";
-    md += &table(
-        "F-score, support-weighted, over songs (mean of patch probabilities)",
-        &|e| {
-            [
-                e.song.quadrant.scores.weighted.f1,
-                e.song.arousal.scores.weighted.f1,
-                e.song.valence.scores.weighted.f1,
-            ]
-        },
-    );
+    let tables: [(&str, Pick); 3] = [
+        (
+            "F-score, support-weighted, over 1-s patches (the paper's numbers)",
+            |e| f1s(&e.patch, false),
+        ),
+        ("F-score, macro, over 1-s patches", |e| f1s(&e.patch, true)),
+        (
+            "F-score, support-weighted, over songs (mean of patch probabilities)",
+            |e| f1s(&e.song, false),
+        ),
+    ];
+    md += &tables
+        .iter()
+        .map(|(title, pick)| table(title, pick))
+        .collect::<Vec<_>>()
+        .join("\n");
     md += "\n## Plots\n\nQuadrant confusion matrices (test patches, summed over repeats) and training curves (repeat 0).\n\n";
     for (key, rs) in &cells {
         let name = format!("{}-{}-{}2{}", key.0, key.1, key.2, key.3);

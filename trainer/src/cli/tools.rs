@@ -1,4 +1,5 @@
-//! The small commands: `features`, `predict`, `inspect`, `index` and `init`.
+//! The small commands: `features`, `predict`, `inspect`, `index` and `init`. (Their
+//! descriptions in the help are the doc comments of [`super::Command`]'s variants.)
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use mer::{FeatureExtractor, ModelFile, ModelMeta, SongPrediction};
 
 use super::devices::{DeviceArg, device};
 use super::one_line;
-use super::values::Format;
+use super::values::{self, Format, claimed_variant, positive, unit_interval};
 use crate::io::{self, load_model};
 use crate::output;
 
@@ -19,6 +20,68 @@ fn spinner(msg: String) -> ProgressBar {
     let pb = ProgressBar::new_spinner().with_message(msg);
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Predict {
+    /// Model file (.mer)
+    #[arg(long)]
+    model: PathBuf,
+    /// Audio files
+    #[arg(required = true)]
+    audio: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Compute device
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Patches per forward pass
+    #[arg(long, value_parser = positive, default_value_t = mer::inference::DEFAULT_BATCH)]
+    batch: usize,
+}
+
+impl Predict {
+    pub fn run(self) -> Result<ExitCode> {
+        predict(
+            &self.model,
+            &self.audio,
+            self.format,
+            self.device,
+            self.batch,
+        )
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Init {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_parser = values::precision(), default_value = "int8")]
+    precision: Precision,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// For testing a page or tool: the variant the file claims, METHOD:LANGS:MODE
+    /// (e.g. `scae:man:full`, `cpc:eng+man:feat-ext`); the weights stay random
+    #[arg(long, value_parser = claimed_variant)]
+    variant: Option<Variant>,
+    /// For testing a page or tool: the test quadrant F1 (patches) the file claims, with
+    /// arousal, valence and song-level scores derived from it; the file stays marked
+    /// untrained
+    #[arg(long, value_parser = unit_interval)]
+    claimed_f1: Option<f64>,
+}
+
+impl Init {
+    pub fn run(self) -> Result<()> {
+        init(
+            &self.out,
+            self.precision,
+            self.seed,
+            self.variant,
+            self.claimed_f1,
+        )
+    }
 }
 
 pub fn features(audio: &Path, out: &Path) -> Result<()> {
@@ -48,7 +111,7 @@ pub fn features(audio: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn predict(
+fn predict(
     model_path: &Path,
     audio: &[PathBuf],
     format: Format,
@@ -232,7 +295,7 @@ pub fn index(dir: &Path, default: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-pub fn init(
+fn init(
     out: &Path,
     precision: Precision,
     seed: u64,

@@ -16,19 +16,32 @@ use crate::io::write_atomic;
 use crate::run::{Run, load_record};
 use crate::train;
 
+/// A trained transfer run, as its model file records it: the folder, its configuration,
+/// its encoder's pretraining, the music set and the split.
+#[derive(Clone, Copy)]
+pub(super) struct TrainedRun<'a> {
+    pub run: &'a Run,
+    pub cfg: &'a TransferConfig,
+    pub pre: &'a PretrainConfig,
+    pub music: &'a MusicSet,
+    pub split: &'a SplitFile,
+}
+
 /// The model file of a transfer run's final weights (`model`, f32) at `precision`, scored
 /// on the run's test part: the scores stored in the file are the file's own.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn export_scored(
-    run: &Run,
-    cfg: &TransferConfig,
-    pre: &PretrainConfig,
-    music: &MusicSet,
-    split: &SplitFile,
+    t: &TrainedRun,
     model: &Classifier,
     precision: Precision,
     device: &Device,
 ) -> Result<(ModelFile, Evaluation)> {
+    let TrainedRun {
+        run,
+        cfg,
+        pre,
+        music,
+        split,
+    } = *t;
     let weights = mer::inference::encode_weights(model, precision)?;
     let mut file = ModelFile {
         meta: ModelMeta {
@@ -84,8 +97,14 @@ pub fn export(
         .with_context(|| format!("{}: not a classifier's weights", best.display()))?;
     let music = cfg.load_music(cache_dir)?;
     let split = run.read_splits()?;
-    let (file, evaluation) =
-        export_scored(&run, &cfg, &pre, &music, &split, &model, precision, device)?;
+    let trained = TrainedRun {
+        run: &run,
+        cfg: &cfg,
+        pre: &pre,
+        music: &music,
+        split: &split,
+    };
+    let (file, evaluation) = export_scored(&trained, &model, precision, device)?;
     write_atomic(to, &file.to_bytes())?;
     Ok(evaluation)
 }

@@ -163,7 +163,7 @@ impl FoldReport {
     }
 
     pub fn markdown(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let f = |v: Option<f64>| crate::metrics::fmt3(v, "n/a");
         let mut s = format!(
             "{}-fold cross-validation (stratified by quadrant, by song; seed {}) of {} on {}, \
              {} test songs in all.\n\n| metric | mean ± std | {} |\n|---|---|{}\n",

@@ -21,12 +21,15 @@ pub use folds::{FoldMetric, FoldReport, transfer_folds};
 pub use pretrain::{PretrainConfig, PretrainMethod, load_encoder, pretrain};
 pub use transfer::{TransferConfig, reuse_frozen_phase, transfer};
 
+/// The name of a feature cache folder: beside a run folder, or in a grid's folder.
+pub const FEATURE_CACHE: &str = "feature-cache";
+
 /// Where features are cached unless `--cache` says otherwise: beside the run folder.
 pub fn default_cache(out: &Path) -> PathBuf {
     out.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-        .join("feature-cache")
+        .join(FEATURE_CACHE)
 }
 
 /// Features of files through the cache; unreadable files are reported and left out.

@@ -8,13 +8,13 @@ use burn::prelude::*;
 use mer::model_file::{Precision, TransferMode};
 use serde::{Deserialize, Serialize};
 
-use super::export::export_scored;
+use super::export::{TrainedRun, export_scored};
 use super::{MusicSet, load_encoder, load_music, loop_options, patch_set};
 use crate::cli::values::{self, positive};
 use crate::data::{self, AvMapping, FeatureCache, SplitFile};
 use crate::io::write_atomic;
 use crate::run::Run;
-use crate::train::{self, LoopOptions, Schedule, TransferSchedules};
+use crate::train::{self, LoopOptions, Schedule, TransferPlan, TransferSchedules};
 
 /// A transfer run's configuration (its `config.json`), parsed from `trainer transfer`'s
 /// flags; `music_name`, `av_midpoint` and `schedules` come from other flags (see
@@ -280,28 +280,30 @@ pub(super) fn transfer_split(
         epoch_samples: cfg.full_epoch_patches.or(cfg.epoch_patches),
         ..opts.clone()
     };
+    let plan = TransferPlan {
+        full: cfg.mode == TransferMode::Full,
+        schedules: &cfg.schedules,
+        opts: &opts,
+        full_opts: &full_opts,
+    };
     let model = train::transfer(
         run,
         encoder,
         (&train_set, &train_labels),
         (&val_set, &val_labels),
-        cfg.mode == TransferMode::Full,
         &train_device,
-        &cfg.schedules,
-        (&opts, &full_opts),
+        &plan,
         latents.map(|l| (l.of(music, &train_idx), l.of(music, &val_idx))),
     )?;
     // Export, then score the exported file itself: its metrics are the shipped model's.
-    let (file, evaluation) = export_scored(
+    let trained = TrainedRun {
         run,
         cfg,
-        &pre,
+        pre: &pre,
         music,
         split,
-        &model,
-        cfg.precision,
-        &devices[0],
-    )?;
+    };
+    let (file, evaluation) = export_scored(&trained, &model, cfg.precision, &devices[0])?;
     write_atomic(&model_path, &file.to_bytes())?;
     run.write_evaluation(&evaluation)?;
     run.finish(&serde_json::json!({ "model": model_path, "test": evaluation.summary() }))?;

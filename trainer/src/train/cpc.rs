@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::fit::{LoopOptions, Phase, PhaseSpec, Validation, fit, reestimate_norms};
-use super::{PatchSet, Schedule, phase, scalar};
+use super::{PatchSet, Schedule, argmax_rows, phase, scalar};
 use crate::run::Run;
 
 /// CPC objective.
@@ -126,10 +126,7 @@ fn cpc_batch(
             let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
             let partner = Tensor::<1, Int>::from_data(TensorData::new(partner, [n]), device);
             let target = future.select(0, partner);
-            let logits = (pred.select(0, rows) * target)
-                .mean_dim(2)
-                .mean_dim(1)
-                .reshape([n]);
+            let logits = Cpc::logits(pred.select(0, rows), target);
             let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [n]), device);
             let loss = BinaryCrossEntropyLossConfig::new()
                 .with_logits(true)
@@ -164,12 +161,7 @@ fn cpc_batch(
                 let ce = CrossEntropyLossConfig::new()
                     .init(device)
                     .forward(logits.clone(), targets.clone());
-                let arg: Vec<i64> = logits
-                    .argmax(1)
-                    .reshape([b])
-                    .into_data()
-                    .try_into_vec_as::<i64>()
-                    .unwrap_or_default();
+                let arg = argmax_rows(logits).unwrap_or_default();
                 correct += arg
                     .iter()
                     .enumerate()

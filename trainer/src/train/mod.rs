@@ -21,7 +21,7 @@ pub use fit::LoopOptions;
 pub use patches::{LatentSet, PatchLabels, PatchSet};
 pub use scae::pretrain_scae;
 pub use schedule::{Schedule, TrainState};
-pub use transfer::{TransferSchedules, balanced_weights, transfer};
+pub use transfer::{TransferPlan, TransferSchedules, balanced_weights, transfer};
 
 pub(crate) use schedule::adam;
 
@@ -36,4 +36,15 @@ pub mod phase {
 
 fn scalar(t: Tensor<1>) -> f64 {
     f64::from(t.into_scalar::<f32>())
+}
+
+/// The class of each row of a [rows, classes] tensor of scores.
+fn argmax_rows(scores: Tensor<2>) -> anyhow::Result<Vec<i64>> {
+    let [rows, _] = scores.dims();
+    scores
+        .argmax(1)
+        .reshape([rows])
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }

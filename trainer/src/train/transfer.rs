@@ -9,7 +9,7 @@ use mer::model::{Classifier, ClassifierOutput, Encoder};
 use serde::{Deserialize, Serialize};
 
 use super::fit::{LoopOptions, Phase, PhaseSpec, Validation, fit};
-use super::{LatentSet, PatchLabels, PatchSet, Schedule, phase, scalar};
+use super::{LatentSet, PatchLabels, PatchSet, Schedule, argmax_rows, phase, scalar};
 use crate::io::write_atomic;
 use crate::run::Run;
 
@@ -80,6 +80,16 @@ impl TaskLoss {
     }
 }
 
+/// How a transfer trains: whether the Full phase follows the frozen one, and each
+/// phase's schedule and loop options.
+#[derive(Clone, Copy)]
+pub struct TransferPlan<'a> {
+    pub full: bool,
+    pub schedules: &'a TransferSchedules,
+    pub opts: &'a LoopOptions,
+    pub full_opts: &'a LoopOptions,
+}
+
 /// What the classifier is fed in a phase: the frozen encoder's outputs (Feat. Ext.) or
 /// the patches themselves (Full); training and validation sets.
 enum Inputs<'a> {
@@ -126,12 +136,7 @@ impl Phase<Classifier> for ClassifierPhase<'_> {
             };
             let (l, q) = self.val_loss.forward(out, self.val_labels, chunk, device);
             sum += scalar(l) * chunk.len() as f64;
-            let pred: Vec<i64> = q
-                .argmax(1)
-                .reshape([chunk.len()])
-                .into_data()
-                .try_into_vec_as::<i64>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let pred = argmax_rows(q)?;
             correct += chunk
                 .iter()
                 .zip(&pred)
@@ -154,18 +159,21 @@ impl Phase<Classifier> for ClassifierPhase<'_> {
 /// once (or given: `latents`). Full: after that phase, every weight trained further at the
 /// lower learning rate from the frozen phase's best checkpoint. Checkpoint: the best
 /// validation quadrant accuracy (patches).
-#[allow(clippy::too_many_arguments)]
 pub fn transfer(
     run: &Run,
     encoder: Encoder,
     train: (&PatchSet, &PatchLabels),
     val: (&PatchSet, &PatchLabels),
-    full: bool,
     device: &Device,
-    schedules: &TransferSchedules,
-    (opts, full_opts): (&LoopOptions, &LoopOptions),
+    plan: &TransferPlan,
     latents: Option<(LatentSet, LatentSet)>,
 ) -> Result<Classifier> {
+    let TransferPlan {
+        full,
+        schedules,
+        opts,
+        full_opts,
+    } = *plan;
     let csv_header = "phase,epoch,train_loss,val_loss,val_quadrant_accuracy,lr,seconds";
     let (loss, val_loss) = (TaskLoss::new(train.1), TaskLoss::new(val.1));
     let val_device = device.clone().without_autodiff();
