@@ -368,11 +368,17 @@ impl Cpc {
         Tensor::stack(preds, 1)
     }
 
-    /// The original's score: sigmoid of the mean over future steps of the mean over the
-    /// code dimensions of `prediction * code`. [b, future, 256] x2 -> [b] probabilities.
-    pub fn score(predicted: Tensor<3>, codes: Tensor<3>) -> Tensor<1> {
+    /// The original's score before its sigmoid: the mean over future steps of the mean
+    /// over the code dimensions of `prediction * code`. [b, future, 256] x2 -> [b] logits.
+    pub fn logits(predicted: Tensor<3>, codes: Tensor<3>) -> Tensor<1> {
         let [b, _, _] = predicted.dims();
-        sigmoid((predicted * codes).mean_dim(2).mean_dim(1).reshape([b]))
+        (predicted * codes).mean_dim(2).mean_dim(1).reshape([b])
+    }
+
+    /// The original's score: the sigmoid of [`Self::logits`]. [b, future, 256] x2 -> [b]
+    /// probabilities.
+    pub fn score(predicted: Tensor<3>, codes: Tensor<3>) -> Tensor<1> {
+        sigmoid(Self::logits(predicted, codes))
     }
 }
 

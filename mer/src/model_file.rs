@@ -128,9 +128,9 @@ pub struct Labels {
 
 impl Default for Labels {
     fn default() -> Self {
-        let pm = || vec!["negative".to_string(), "positive".to_string()];
+        let pm = || crate::Quadrant::SIGN_NAMES.map(String::from).to_vec();
         Self {
-            quadrant: ["Q1", "Q2", "Q3", "Q4"].map(String::from).to_vec(),
+            quadrant: crate::Quadrant::NAMES.map(String::from).to_vec(),
             arousal: pm(),
             valence: pm(),
         }

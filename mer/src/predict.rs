@@ -16,6 +16,12 @@ pub enum Quadrant {
 impl Quadrant {
     pub const ALL: [Quadrant; 4] = [Quadrant::Q1, Quadrant::Q2, Quadrant::Q3, Quadrant::Q4];
 
+    /// The quadrant head's class names, in output order.
+    pub const NAMES: [&'static str; 4] = ["Q1", "Q2", "Q3", "Q4"];
+
+    /// The arousal and valence heads' class names, in output order.
+    pub const SIGN_NAMES: [&'static str; 2] = ["negative", "positive"];
+
     pub fn index(self) -> usize {
         self as usize
     }
@@ -25,7 +31,7 @@ impl Quadrant {
     }
 
     pub fn name(self) -> &'static str {
-        ["Q1", "Q2", "Q3", "Q4"][self.index()]
+        Self::NAMES[self.index()]
     }
 
     /// The usual words for the quadrant.

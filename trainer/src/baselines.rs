@@ -16,7 +16,8 @@
 use mer::{FeatureRecipe, Patches};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{MusicSet, PeopleScores};
+use crate::commands::MusicSet;
+use crate::evaluation::PeopleScores;
 
 /// The descriptors of one song.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -205,7 +206,7 @@ pub fn baselines(music: &MusicSet, idx: &[usize]) -> anyhow::Result<Baselines> {
 
 impl Baselines {
     pub fn markdown(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("".to_string(), |v| format!("{v:.3}"));
+        let f = |v: Option<f64>| crate::metrics::fmt3(v, "");
         let mut s = format!(
             "Baselines on {} songs, against the labels made by people (AUC: higher descriptor = arousal+ / valence+, fixed beforehand; the constant answer: the most frequent quadrant of the songs with both labels by people).\n\n\
              | baseline | arousal AUC | valence AUC | quadrant accuracy |\n|---|---|---|---|\n",

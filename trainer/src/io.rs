@@ -25,6 +25,12 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).context("cannot read")
 }
 
+/// Reads a model file (.mer); errors name the file.
+pub fn load_model(path: &Path) -> Result<mer::ModelFile> {
+    let bytes = read_file(path).with_context(|| format!("{}", path.display()))?;
+    mer::ModelFile::from_bytes(&bytes).with_context(|| format!("{}", path.display()))
+}
+
 /// Decodes, mixes, resamples and normalises a file as the recipe says.
 pub fn load_samples(path: &Path, recipe: &mer::FeatureRecipe) -> Result<Vec<f32>> {
     let audio = read_audio(path)?;

@@ -1,10 +1,12 @@
 //! The trainer's library: corpora, pretraining, transfer, evaluation and reports, used by
-//! the `trainer` command line (`main.rs`) and by the fuzz targets (`fuzz/`).
+//! the `trainer` command line (`cli`, run by `main.rs`) and by the fuzz targets (`fuzz/`).
 
 pub mod baselines;
+pub mod cli;
 pub mod commands;
 pub mod corpus;
 pub mod data;
+pub mod evaluation;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io;
@@ -13,4 +15,5 @@ pub mod music_corpora;
 pub mod output;
 pub mod plots;
 pub mod reproduce;
+pub mod run;
 pub mod train;

@@ -182,6 +182,11 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     pearson(&mid_ranks(&x[..n]), &mid_ranks(&y[..n]))
 }
 
+/// A score with three decimals, or `missing` where it is undefined (tables of reports).
+pub fn fmt3(v: Option<f64>, missing: &str) -> String {
+    v.map_or_else(|| missing.to_string(), |v| format!("{v:.3}"))
+}
+
 /// Mean and (sample, n - 1) standard deviation; None when empty.
 pub fn mean_std(v: &[f64]) -> Option<(f64, f64)> {
     if v.is_empty() {

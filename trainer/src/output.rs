@@ -101,23 +101,20 @@ pub fn print_meta(path: &Path, size: u64, file: &ModelFile) {
     println!("{}", path.display());
     println!("  model        {}", m.variant.title());
     println!("  method       {}", m.variant.method.label());
+    // A list, or "-" when empty.
+    let list = |v: &[String], sep: &str| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(sep)
+        }
+    };
     println!(
         "  pretrained   {}",
-        if m.variant.pretrain_languages.is_empty() {
-            "-".to_string()
-        } else {
-            m.variant.pretrain_languages.join(" + ")
-        }
+        list(&m.variant.pretrain_languages, " + ")
     );
     println!("  transfer     {}", m.variant.mode.label());
-    println!(
-        "  music        {}",
-        if m.variant.music.is_empty() {
-            "-".to_string()
-        } else {
-            m.variant.music.join(", ")
-        }
-    );
+    println!("  music        {}", list(&m.variant.music, ", "));
     println!(
         "  weights      {:?}, {:.2} MB file ({} bytes)",
         m.precision,

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
 use crate::metrics::Confusion;
+use crate::run::MetricsCsv;
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("cannot draw the plot: {e}")
@@ -13,29 +14,21 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 
 /// Train and validation loss per epoch from a run's metrics.csv (phases laid end to end).
 pub fn training_curves(metrics_csv: &Path, out: &Path, title: &str) -> Result<()> {
-    let text = std::fs::read_to_string(metrics_csv)?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (Some(tl), Some(vl)) = (col("train_loss"), col("val_loss")) else {
+    let metrics = MetricsCsv::read(metrics_csv)?;
+    let (Some(tl), Some(vl)) = (metrics.column("train_loss"), metrics.column("val_loss")) else {
         return Err(anyhow!("{}: no loss columns", metrics_csv.display()));
     };
-    let rows: Vec<Vec<f64>> = lines
-        .map(|l| {
-            l.split(',')
-                .map(|x| x.parse().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    // A short (damaged, or cut) row has no value there: a gap, not a panic.
-    let column = |c: usize| -> Vec<(f64, f64)> {
-        rows.iter()
+    let rows = &metrics.rows;
+    // A short (damaged, or cut) row has no value there (NaN): a gap, not a panic.
+    let points = |values: Vec<f64>| -> Vec<(f64, f64)> {
+        values
+            .into_iter()
             .enumerate()
-            .map(|(i, r)| ((i + 1) as f64, r.get(c).copied().unwrap_or(f64::NAN)))
+            .map(|(i, v)| ((i + 1) as f64, v))
             .filter(|p| p.1.is_finite())
             .collect()
     };
-    let (train, val) = (column(tl), column(vl));
+    let (train, val) = (points(tl), points(vl));
     let finite = train
         .iter()
         .chain(&val)

@@ -7,35 +7,73 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use mer::Quadrant;
 use mer::model_file::{Precision, TransferMode};
 
-use crate::commands::{self, Evaluation, PretrainConfig, PretrainMethod, TransferConfig};
+use crate::cli::values::{self, finite, positive, positive_hours};
+use crate::commands::{self, PretrainConfig, PretrainMethod, TransferConfig};
 use crate::data::SpeechSource;
+use crate::evaluation::{Evaluation, LevelEval};
 use crate::io::write_atomic;
 use crate::metrics::Confusion;
 use crate::plots;
+use crate::run::Run;
 use crate::train::CpcObjective;
 
-#[derive(Debug, Clone)]
+/// The grid's settings, parsed from `trainer reproduce`'s flags.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReproduceOptions {
+    /// English speech folder
+    #[arg(long)]
     pub speech_en: PathBuf,
+    /// Mandarin speech folder
+    #[arg(long)]
     pub speech_man: PathBuf,
+    /// English-lyrics music set: CSV (4Q-emotion's layout) or a corpus folder
+    #[arg(long)]
     pub music_en: PathBuf,
+    /// Mandarin-lyrics music set: CSV (CH-818's layout, or 4Q's) or a corpus folder
+    #[arg(long)]
     pub music_man: PathBuf,
-    /// Midpoint of continuous arousal/valence in the Mandarin music CSV (CH-818's layout).
+    /// Midpoint of continuous arousal/valence in --music-man (default: the corpus's
+    /// own for a DEAM, PMEmo or emoMusic folder, 0 for a CSV)
+    #[arg(long, value_parser = finite)]
     pub music_man_midpoint: Option<f64>,
+    #[arg(long, value_parser = positive, default_value_t = 4)]
     pub repeats: usize,
+    /// Hours of speech per pretraining (the paper: 3 or 30)
+    #[arg(long, value_parser = positive_hours)]
     pub hours: Option<f64>,
+    #[arg(long, value_parser = positive, default_value_t = 100)]
     pub pretrain_epochs: usize,
+    #[arg(long, value_parser = positive, default_value_t = 100)]
     pub transfer_epochs: usize,
+    #[arg(long, value_parser = positive, default_value_t = 32)]
     pub pretrain_batch: usize,
+    #[arg(long, value_parser = positive, default_value_t = 64)]
     pub transfer_batch: usize,
+    /// Patches (CPC: windows) drawn per pretraining epoch; all when absent
+    #[arg(long, value_parser = positive)]
     pub epoch_patches: Option<usize>,
+    /// Patches drawn per transfer epoch (default: --epoch-patches)
+    #[arg(long, value_parser = positive)]
     pub transfer_epoch_patches: Option<usize>,
+    #[arg(long, value_enum, default_value_t = CpcObjective::Binary)]
     pub objective: CpcObjective,
+    /// Pretraining methods to run
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [PretrainMethod::Dae, PretrainMethod::Cpc])]
     pub methods: Vec<PretrainMethod>,
+    #[arg(long, value_parser = values::precision(), default_value = "int8")]
     pub precision: Precision,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl ReproduceOptions {
+    /// Patches drawn per transfer epoch: `--transfer-epoch-patches`, or `--epoch-patches`.
+    fn transfer_epoch_patches(&self) -> Option<usize> {
+        self.transfer_epoch_patches.or(self.epoch_patches)
+    }
 }
 
 const LANGS: [&str; 3] = ["eng", "man", "mix"];
@@ -68,7 +106,7 @@ struct CellResult {
 
 pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result<()> {
     std::fs::create_dir_all(out)?;
-    let cache = out.join("feature-cache");
+    let cache = out.join(commands::FEATURE_CACHE);
     let speech = |lang: &str| -> Vec<SpeechSource> {
         let en = SpeechSource {
             language: "eng".into(),
@@ -140,7 +178,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             mode,
                             epochs: o.transfer_epochs,
                             batch: o.transfer_batch,
-                            epoch_patches: o.transfer_epoch_patches,
+                            epoch_patches: o.transfer_epoch_patches(),
                             full_epoch_patches: None,
                             full_epochs: None,
                             seed,
@@ -153,15 +191,13 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                                 "{}-featext-{pre}2{music}-r{repeat}",
                                 method_name(method)
                             ));
-                            if sibling.join("done.json").exists() {
+                            if Run::at(&sibling).done() {
                                 commands::reuse_frozen_phase(&sibling, &dir, &cfg)?;
                             }
                         }
                         commands::transfer(&cfg, &dir, &cache, devices)
                             .with_context(|| format!("transfer {}", dir.display()))?;
-                        let eval: Evaluation = serde_json::from_slice(&std::fs::read(
-                            dir.join("evaluation-test.json"),
-                        )?)?;
+                        let eval = Run::at(&dir).read_evaluation("test")?;
                         results.push(CellResult {
                             method,
                             mode,
@@ -179,6 +215,20 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
     write_report(o, out, &results)
 }
 
+/// What a table of the report shows of each run: quadrant, arousal and valence scores.
+type Pick = fn(&Evaluation) -> [f64; 3];
+
+/// The F-scores (support-weighted, or macro) of quadrant, arousal and valence at a level.
+fn f1s(l: &LevelEval, macro_avg: bool) -> [f64; 3] {
+    [&l.quadrant, &l.arousal, &l.valence].map(|t| {
+        if macro_avg {
+            t.scores.macro_avg.f1
+        } else {
+            t.scores.weighted.f1
+        }
+    })
+}
+
 fn fmt(v: &[f64]) -> String {
     let (m, s) = crate::metrics::mean_std(v).unwrap_or((0.0, 0.0));
     if v.len() > 1 {
@@ -186,6 +236,17 @@ fn fmt(v: &[f64]) -> String {
     } else {
         format!("{m:.2}")
     }
+}
+
+/// Draws the training curves of the run in `run_dir` to `plots_dir/file`; false when the
+/// run has no curves to draw.
+fn curves(plots_dir: &Path, run_dir: &Path, file: &str, title: &str) -> bool {
+    plots::training_curves(
+        &Run::at(run_dir).metrics_path(),
+        &plots_dir.join(file),
+        title,
+    )
+    .is_ok()
 }
 
 fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Result<()> {
@@ -196,29 +257,23 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         "method,mode,pretrain,music,repeat,level,task,precision_weighted,recall_weighted,f1_weighted,precision_macro,recall_macro,f1_macro,accuracy\n",
     );
     for r in results {
-        for (level, l) in [("patch", &r.eval.patch), ("song", &r.eval.song)] {
-            for (task, t) in [
-                ("quadrant", &l.quadrant),
-                ("arousal", &l.arousal),
-                ("valence", &l.valence),
-            ] {
-                let (w, m) = (&t.scores.weighted, &t.scores.macro_avg);
-                csv += &format!(
-                    "{},{},{},{},{},{level},{task},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
-                    method_name(r.method),
-                    mode_name(r.mode),
-                    r.pre,
-                    r.music,
-                    r.repeat,
-                    w.precision,
-                    w.recall,
-                    w.f1,
-                    m.precision,
-                    m.recall,
-                    m.f1,
-                    t.scores.accuracy
-                );
-            }
+        for (level, task, t) in r.eval.tasks() {
+            let (w, m) = (&t.scores.weighted, &t.scores.macro_avg);
+            csv += &format!(
+                "{},{},{},{},{},{level},{task},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}\n",
+                method_name(r.method),
+                mode_name(r.mode),
+                r.pre,
+                r.music,
+                r.repeat,
+                w.precision,
+                w.recall,
+                w.f1,
+                m.precision,
+                m.recall,
+                m.f1,
+                t.scores.accuracy
+            );
         }
     }
     write_atomic(&out.join("results.csv"), csv.as_bytes())?;
@@ -288,45 +343,32 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
     md += &format!(
         "Drawn per epoch: {} pretraining patches (CPC: windows of 6), {} transfer patches; batches {} / {}; seed {}.\n\nCommand: `trainer {}`\n\n",
         per_epoch(o.epoch_patches),
-        per_epoch(o.transfer_epoch_patches),
+        per_epoch(o.transfer_epoch_patches()),
         o.pretrain_batch,
         o.transfer_batch,
         o.seed,
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     );
-    md += &table(
-        "F-score, support-weighted, over 1-s patches (the paper's numbers)",
-        &|e| {
-            [
-                e.patch.quadrant.scores.weighted.f1,
-                e.patch.arousal.scores.weighted.f1,
-                e.patch.valence.scores.weighted.f1,
-            ]
-        },
-    );
-    md += "\n";
-    md += &table("F-score, macro, over 1-s patches", &|e| {
-        [
-            e.patch.quadrant.scores.macro_avg.f1,
-            e.patch.arousal.scores.macro_avg.f1,
-            e.patch.valence.scores.macro_avg.f1,
-        ]
-    });
-    md += "\n";
-    md += &table(
-        "F-score, support-weighted, over songs (mean of patch probabilities)",
-        &|e| {
-            [
-                e.song.quadrant.scores.weighted.f1,
-                e.song.arousal.scores.weighted.f1,
-                e.song.valence.scores.weighted.f1,
-            ]
-        },
-    );
+    let tables: [(&str, Pick); 3] = [
+        (
+            "F-score, support-weighted, over 1-s patches (the paper's numbers)",
+            |e| f1s(&e.patch, false),
+        ),
+        ("F-score, macro, over 1-s patches", |e| f1s(&e.patch, true)),
+        (
+            "F-score, support-weighted, over songs (mean of patch probabilities)",
+            |e| f1s(&e.song, false),
+        ),
+    ];
+    md += &tables
+        .iter()
+        .map(|(title, pick)| table(title, pick))
+        .collect::<Vec<_>>()
+        .join("\n");
     md += "\n## Plots\n\nQuadrant confusion matrices (test patches, summed over repeats) and training curves (repeat 0).\n\n";
     for (key, rs) in &cells {
         let name = format!("{}-{}-{}2{}", key.0, key.1, key.2, key.3);
-        let mut sum = Confusion::new(&["Q1", "Q2", "Q3", "Q4"]);
+        let mut sum = Confusion::new(&Quadrant::NAMES);
         for r in rs {
             for (i, row) in r.eval.patch.quadrant.confusion.counts.iter().enumerate() {
                 for (j, v) in row.iter().enumerate() {
@@ -338,15 +380,9 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
         plots::confusion(&sum, &cm, &format!("{name}: quadrant, test patches"))?;
         let mut line = format!("- {name}: [confusion](plots/confusion-{name}.svg)");
         if let Some(r0) = rs.iter().find(|r| r.repeat == 0) {
-            let curve = plots_dir.join(format!("training-{name}.svg"));
-            if plots::training_curves(
-                &r0.dir.join("metrics.csv"),
-                &curve,
-                &format!("{name}: transfer"),
-            )
-            .is_ok()
-            {
-                line += &format!(", [training](plots/training-{name}.svg)");
+            let file = format!("training-{name}.svg");
+            if curves(&plots_dir, &r0.dir, &file, &format!("{name}: transfer")) {
+                line += &format!(", [training](plots/{file})");
             }
         }
         md += &line;
@@ -354,22 +390,16 @@ fn write_report(o: &ReproduceOptions, out: &Path, results: &[CellResult]) -> Res
     }
     for &method in &o.methods {
         for pre in LANGS {
-            let dir = out
-                .join("pretrain")
-                .join(format!("{}-{pre}-r0", method_name(method)));
-            let curve = plots_dir.join(format!("pretrain-{}-{pre}.svg", method_name(method)));
-            if plots::training_curves(
-                &dir.join("metrics.csv"),
-                &curve,
-                &format!("pretraining {} on {pre}", method_name(method)),
-            )
-            .is_ok()
-            {
-                md += &format!(
-                    "- pretraining {} on {pre}: [curves](plots/pretrain-{}-{pre}.svg)\n",
-                    method_name(method),
-                    method_name(method)
-                );
+            let m = method_name(method);
+            let dir = out.join("pretrain").join(format!("{m}-{pre}-r0"));
+            let file = format!("pretrain-{m}-{pre}.svg");
+            if curves(
+                &plots_dir,
+                &dir,
+                &file,
+                &format!("pretraining {m} on {pre}"),
+            ) {
+                md += &format!("- pretraining {m} on {pre}: [curves](plots/{file})\n");
             }
         }
     }

@@ -1,30 +1,27 @@
 //! End-to-end runs of the `trainer` binary on real audio files and real model files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+use common::{stderr, stdout, trainer, write_features};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()
-        .expect("trainer runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
+}
+
+/// `trainer init --out OUT --seed SEED` and the `extra` flags, which must succeed.
+fn init(out: &Path, seed: &str, extra: &[&str]) {
+    let mut args = vec!["init", "--out", out.to_str().unwrap(), "--seed", seed];
+    args.extend_from_slice(extra);
+    let o = trainer(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// An untrained classifier file, written once through the CLI.
@@ -33,8 +30,7 @@ fn model() -> &'static Path {
     let (_, path) = MODEL.get_or_init(|| {
         let dir = tmp();
         let path = dir.path().join("untrained.mer");
-        let o = trainer(&["init", "--out", path.to_str().unwrap(), "--seed", "1"]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        init(&path, "1", &[]);
         (dir, path)
     });
     path
@@ -51,13 +47,7 @@ fn features(audio: &Path, dir: &Path) -> (Vec<u64>, Vec<f32>) {
         "{}.npy",
         audio.file_name().unwrap().to_string_lossy()
     ));
-    let o = trainer(&[
-        "features",
-        audio.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}: {}", audio.display(), stderr(&o));
+    write_features(audio, &out);
     load_npy(&out)
 }
 
@@ -299,16 +289,7 @@ fn inspect_shows_the_metadata() {
 fn a_4bit_model_file_predicts_like_its_int8_twin() {
     let dir = tmp();
     let q4 = dir.path().join("q4.mer");
-    let o = trainer(&[
-        "init",
-        "--out",
-        q4.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--precision",
-        "q4",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    init(&q4, "1", &["--precision", "q4"]);
     let size = std::fs::metadata(&q4).unwrap().len();
     // about half of int8: 4-bit dense weights, 8-bit kernels (uniform untrained weights
     // deflate the least: 3.4 MB against 6.5)
@@ -544,8 +525,7 @@ fn index_lists_the_model_files_as_json_and_markdown() {
     let dir = tmp();
     for (name, seed) in [("a.mer", "1"), ("b.mer", "2")] {
         let out = dir.path().join(name);
-        let o = trainer(&["init", "--out", out.to_str().unwrap(), "--seed", seed]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        init(&out, seed, &[]);
     }
     std::fs::write(dir.path().join("notes.txt"), "not a model").unwrap();
     let o = trainer(&["index", dir.path().to_str().unwrap()]);
@@ -627,14 +607,7 @@ fn a_killed_index_or_export_leaves_the_previous_files_whole() {
     let d = dir.path().to_str().unwrap();
     let path = |name: &str| dir.path().join(name);
     for (name, seed) in [("a.mer", "1"), ("b.mer", "2")] {
-        let o = trainer(&[
-            "init",
-            "--out",
-            path(name).to_str().unwrap(),
-            "--seed",
-            seed,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        init(&path(name), seed, &[]);
     }
     let o = trainer(&["index", d, "--default", "a.mer"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -689,18 +662,11 @@ fn a_killed_index_or_export_leaves_the_previous_files_whole() {
 fn init_makes_test_models_that_claim_a_variant_and_scores() {
     let dir = tmp();
     let out = dir.path().join("c.mer");
-    let o = trainer(&[
-        "init",
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
+    init(
+        &out,
         "2",
-        "--variant",
-        "scae:eng+man:full",
-        "--claimed-f1",
-        "0.52",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+        &["--variant", "scae:eng+man:full", "--claimed-f1", "0.52"],
+    );
     let o = trainer(&["inspect", "--json", out.to_str().unwrap()]);
     let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(meta["variant"]["method"], "scae");

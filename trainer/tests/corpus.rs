@@ -3,23 +3,16 @@
 //! default cache, ~/.cache/mer/downloads or $MER_CACHE/downloads), and a second run is fast
 //! and leaves the same files.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Instant;
 
+use common::{stderr, trainer, write_features};
+
 use sha2::{Digest, Sha256};
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()
-        .expect("trainer runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -81,13 +74,7 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 /// Log-mel patches of one file through the CLI: the file decodes and gives `n` patches.
 fn patches(audio: &Path, tmp: &Path) -> u64 {
     let out = tmp.join("p.npy");
-    let o = trainer(&[
-        "features",
-        audio.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}: {}", audio.display(), stderr(&o));
+    write_features(audio, &out);
     let bytes = std::fs::read(&out).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     npy.shape()[0]

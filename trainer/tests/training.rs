@@ -104,28 +104,35 @@ fn pretrain(method: &str, out: &Path, extra: &[&str]) -> Output {
     trainer(&args)
 }
 
-/// `trainer transfer` of an encoder run to the toy music, 2 epochs, batch 16.
-fn transfer_run(pre: &Path, mode: &str, seed: &str, out: &Path, extra: &[&str]) -> Output {
-    let music = corpora().music();
+/// A DAE (SCAE) encoder pretrained on both languages into DIR/pre.
+fn dae_encoder(dir: &Path) -> PathBuf {
+    let pre = dir.join("pre");
+    ok(pretrain("dae", &pre, &[]));
+    pre
+}
+
+/// `trainer transfer` of an encoder run to a music set, with more flags.
+fn transfer_to(encoder: &Path, music: &Path, mode: &str, out: &Path, flags: &[&str]) -> Output {
     let mut args = vec![
         "transfer",
         "--encoder",
-        s(pre),
+        s(encoder),
         "--music",
-        s(&music),
+        s(music),
         "--mode",
         mode,
-        "--epochs",
-        "2",
-        "--batch",
-        "16",
-        "--seed",
-        seed,
         "--out",
         s(out),
     ];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(flags);
     trainer(&args)
+}
+
+/// `trainer transfer` of an encoder run to the toy music, 2 epochs, batch 16.
+fn transfer_run(pre: &Path, mode: &str, seed: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut flags = vec!["--epochs", "2", "--batch", "16", "--seed", seed];
+    flags.extend_from_slice(extra);
+    transfer_to(pre, &corpora().music(), mode, out, &flags)
 }
 
 #[test]
@@ -156,23 +163,7 @@ fn pretrain_transfer_evaluate_predict_for_both_methods_and_modes() {
         }
         for mode in ["feat-ext", "full"] {
             let run = dir.path().join(format!("{method}-{mode}"));
-            ok(trainer(&[
-                "transfer",
-                "--encoder",
-                s(&pre),
-                "--music",
-                s(&c.music()),
-                "--mode",
-                mode,
-                "--epochs",
-                "2",
-                "--batch",
-                "16",
-                "--seed",
-                "1",
-                "--out",
-                s(&run),
-            ]));
+            ok(transfer_run(&pre, mode, "1", &run, &[]));
             let model = run.join("model.mer");
             assert!(model.exists());
             // Full runs the frozen phase, then the fine-tuning phase.
@@ -246,8 +237,7 @@ fn pretrain_transfer_evaluate_predict_for_both_methods_and_modes() {
 fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
     let c = corpora();
     let dir = tempfile::tempdir().unwrap();
-    let pre = dir.path().join("pre");
-    ok(pretrain("dae", &pre, &[]));
+    let pre = dae_encoder(dir.path());
     let transfer = |mode: &str, seed: &str, out: &Path, from: Option<&Path>| match from {
         Some(f) => transfer_run(&pre, mode, seed, out, &["--frozen-from", s(f)]),
         None => transfer_run(&pre, mode, seed, out, &[]),
@@ -298,23 +288,13 @@ fn full_starts_from_the_frozen_phase_of_a_feat_ext_run() {
     // A finished run keeps its config: rerunning it with more epochs does not relabel it.
     let music = c.music();
     let before = std::fs::read(fe.join("config.json")).unwrap();
-    let o = trainer(&[
-        "transfer",
-        "--encoder",
-        s(&pre),
-        "--music",
-        s(&music),
-        "--mode",
+    let o = transfer_to(
+        &pre,
+        &music,
         "feat-ext",
-        "--epochs",
-        "5",
-        "--batch",
-        "16",
-        "--seed",
-        "1",
-        "--out",
-        s(&fe),
-    ]);
+        &fe,
+        &["--epochs", "5", "--batch", "16", "--seed", "1"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(fe.join("config.json")).unwrap(), before);
 }
@@ -402,26 +382,15 @@ fn the_classifier_learns_a_learnable_toy() {
     // training loss falls and the test songs are mostly right.
     let c = corpora();
     let dir = tempfile::tempdir().unwrap();
-    let pre = dir.path().join("pre");
-    ok(pretrain("dae", &pre, &[]));
+    let pre = dae_encoder(dir.path());
     let run = dir.path().join("toy");
-    ok(trainer(&[
-        "transfer",
-        "--encoder",
-        s(&pre),
-        "--music",
-        s(&c.music()),
-        "--mode",
+    ok(transfer_to(
+        &pre,
+        &c.music(),
         "feat-ext",
-        "--epochs",
-        "12",
-        "--batch",
-        "16",
-        "--seed",
-        "2",
-        "--out",
-        s(&run),
-    ]));
+        &run,
+        &["--epochs", "12", "--batch", "16", "--seed", "2"],
+    ));
     let rows = metrics_rows(&run);
     let loss = |r: &Vec<String>| r[2].parse::<f64>().unwrap();
     let first = loss(&rows[0]);
@@ -503,8 +472,7 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
 fn bad_rows_are_reported_and_skipped() {
     let c = corpora();
     let dir = tempfile::tempdir().unwrap();
-    let pre = dir.path().join("pre");
-    ok(pretrain("dae", &pre, &[]));
+    let pre = dae_encoder(dir.path());
     // CH-818's layout: continuous arousal/valence around a midpoint, plus bad rows.
     let music = c.root.join("music");
     let mut csv = String::from("Songs,Arousal,Valence\n");
@@ -523,21 +491,13 @@ fn bad_rows_are_reported_and_skipped() {
     csv += "audio/q1_0.wav,high-ish,4.0\n";
     std::fs::write(music.join("continuous.csv"), csv).unwrap();
     let run = dir.path().join("ch");
-    let o = ok(trainer(&[
-        "transfer",
-        "--encoder",
-        s(&pre),
-        "--music",
-        s(&music.join("continuous.csv")),
-        "--av-midpoint",
-        "3",
-        "--mode",
+    let o = ok(transfer_to(
+        &pre,
+        &music.join("continuous.csv"),
         "feat-ext",
-        "--epochs",
-        "1",
-        "--out",
-        s(&run),
-    ]));
+        &run,
+        &["--av-midpoint", "3", "--epochs", "1"],
+    ));
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(log.contains("row 26: missing file"), "{log}");
     assert!(log.contains("row 27: unknown label"), "{log}");
@@ -566,17 +526,13 @@ fn training_refuses_bad_input_clearly() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/nonexistent/speech: not a folder"), "{err}");
-    let o = trainer(&[
-        "transfer",
-        "--encoder",
-        s(dir.path()),
-        "--music",
-        s(&corpora().music()),
-        "--mode",
+    let o = transfer_to(
+        dir.path(),
+        &corpora().music(),
         "full",
-        "--out",
-        s(&dir.path().join("y")),
-    ]);
+        &dir.path().join("y"),
+        &[],
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not a pretraining run"), "{err}");
@@ -592,19 +548,13 @@ fn training_refuses_bad_input_clearly() {
         ("--av-midpoint", "NaN", "not a finite number"),
         ("--av-midpoint", "inf", "not a finite number"),
     ] {
-        let o = trainer(&[
-            "transfer",
-            "--encoder",
-            s(&pre),
-            "--music",
-            s(&music),
-            "--mode",
+        let o = transfer_to(
+            &pre,
+            &music,
             "feat-ext",
-            flag,
-            value,
-            "--out",
-            s(&dir.path().join("z")),
-        ]);
+            &dir.path().join("z"),
+            &[flag, value],
+        );
         assert!(!o.status.success(), "{flag} {value} accepted");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -750,23 +700,13 @@ fn data_parallel_training_runs_on_several_devices() {
     let pre = dir.path().join("pre");
     ok(pretrain("dae", &pre, &["--devices", "2"]));
     let run = dir.path().join("full");
-    ok(trainer(&[
-        "transfer",
-        "--encoder",
-        s(&pre),
-        "--music",
-        s(&c.music()),
-        "--mode",
+    ok(transfer_to(
+        &pre,
+        &c.music(),
         "full",
-        "--epochs",
-        "2",
-        "--batch",
-        "16",
-        "--devices",
-        "2",
-        "--out",
-        s(&run),
-    ]));
+        &run,
+        &["--epochs", "2", "--batch", "16", "--devices", "2"],
+    ));
     let rows = metrics_rows(&run);
     assert_eq!(rows.len(), 4, "two phases of two epochs");
     assert!(

@@ -12,6 +12,20 @@ pub fn trainer(args: &[&str]) -> Output {
         .expect("trainer runs")
 }
 
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `trainer features AUDIO --out OUT`, which must succeed.
+pub fn write_features(audio: &Path, out: &Path) {
+    let o = trainer(&["features", s(audio), "--out", s(out)]);
+    assert!(o.status.success(), "{}: {}", audio.display(), stderr(&o));
+}
+
 pub fn ok(o: Output) -> Output {
     assert!(
         o.status.success(),
