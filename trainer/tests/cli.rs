@@ -395,20 +395,34 @@ fn one_bad_file_does_not_stop_the_others() {
     let dir = tmp();
     let bad = dir.path().join("bad.ogg");
     std::fs::write(&bad, b"OggS but not really").unwrap();
-    let good = fixtures().join("music.flac");
+    let flac = fixtures().join("music.flac");
+    let mp3 = fixtures().join("music.mp3");
     let o = trainer(&[
         "predict",
         "--model",
         model().to_str().unwrap(),
         "--format",
         "json",
+        flac.to_str().unwrap(),
         bad.to_str().unwrap(),
-        good.to_str().unwrap(),
+        mp3.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("bad.ogg"));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.ogg") && err.contains("1 of 3 files failed"),
+        "{err}"
+    );
+    // The others are answered, in the order given.
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 1);
+    let files: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].ends_with("music.flac") && files[1].ends_with("music.mp3"));
 }
 
 #[test]

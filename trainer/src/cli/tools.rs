@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use mer::model_file::{Precision, Variant};
-use mer::{FeatureExtractor, ModelFile, ModelMeta, SongPrediction};
+use mer::{FeatureExtractor, ModelFile, ModelMeta, Patches, SongPrediction};
 
 use super::devices::{DeviceArg, device};
 use super::one_line;
@@ -136,33 +136,38 @@ fn predict(
     // kept, the default hook's backtrace note silenced while the files run).
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    for path in audio {
-        pb.set_message(path.display().to_string());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            predict_one(&classifier, &fx, &device, path, batch)
-        }))
-        .unwrap_or_else(|payload| {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            Err(anyhow::anyhow!("internal error while predicting: {what}"))
-        });
-        match outcome {
-            Ok(p) => {
-                if format == Format::Table {
-                    pb.suspend(|| output::print_table(path, &file.meta, &p));
+    // The front end (decoding, resampling, log-mel) of the next file runs on a thread of
+    // its own while the classifier works on this one: both cores stay busy, and at most
+    // one file waits between the two (bounded memory), in the order given.
+    std::thread::scope(|scope| {
+        let (ready, patches) = std::sync::mpsc::sync_channel(1);
+        let fx = &fx;
+        scope.spawn(move || {
+            for path in audio {
+                if ready.send(caught(|| front_end(fx, path))).is_err() {
+                    break;
                 }
-                results.push((path.clone(), p));
             }
-            Err(e) => {
-                failures += 1;
-                pb.suspend(|| eprintln!("error: {}: {}", path.display(), one_line(&e)));
+        });
+        for (path, patches) in audio.iter().zip(patches) {
+            pb.set_message(path.display().to_string());
+            let outcome =
+                patches.and_then(|p| caught(|| classify(&classifier, fx, &device, &p, batch)));
+            match outcome {
+                Ok(p) => {
+                    if format == Format::Table {
+                        pb.suspend(|| output::print_table(path, &file.meta, &p));
+                    }
+                    results.push((path.clone(), p));
+                }
+                Err(e) => {
+                    failures += 1;
+                    pb.suspend(|| eprintln!("error: {}: {}", path.display(), one_line(&e)));
+                }
             }
+            pb.inc(1);
         }
-        pb.inc(1);
-    }
+    });
     std::panic::set_hook(hook);
     pb.finish_and_clear();
     match format {
@@ -177,13 +182,20 @@ fn predict(
     Ok(ExitCode::SUCCESS)
 }
 
-fn predict_one(
-    classifier: &mer::model::Classifier,
-    fx: &FeatureExtractor,
-    device: &Device,
-    path: &Path,
-    batch: usize,
-) -> Result<SongPrediction> {
+/// `f`'s result, a panic inside it turned into an error that keeps its message.
+fn caught<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Err(anyhow::anyhow!("internal error while predicting: {what}"))
+    })
+}
+
+/// A file's log-mel patches; too short a file is an error.
+fn front_end(fx: &FeatureExtractor, path: &Path) -> Result<Patches> {
     let samples = io::load_samples(path, fx.recipe())?;
     let patches = fx.patches(&samples);
     let rate = f64::from(fx.recipe().sample_rate);
@@ -194,9 +206,19 @@ fn predict_one(
             fx.recipe().min_samples() as f64 / rate
         );
     }
+    Ok(patches)
+}
+
+fn classify(
+    classifier: &mer::model::Classifier,
+    fx: &FeatureExtractor,
+    device: &Device,
+    patches: &Patches,
+    batch: usize,
+) -> Result<SongPrediction> {
     let probs = pollster::block_on(mer::inference::predict_patches(
         classifier,
-        &patches,
+        patches,
         device,
         batch,
         |_, _| {},
