@@ -9,7 +9,6 @@ pub mod data;
 pub mod fuzzing;
 pub mod io;
 pub mod metrics;
-pub mod music_corpora;
 pub mod output;
 pub mod plots;
 pub mod reproduce;

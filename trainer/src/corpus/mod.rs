@@ -18,7 +18,7 @@
 //! - `music/games`: real recorded game music (UFO:AI, 0 A.D., SuperTuxKart, Wesnoth, Extreme
 //!   Tux Racer, Singularity, Colobot) labelled from the games' own data files (which track
 //!   plays in battle or peace, on victory or defeat) and, for the dimension a game says
-//!   nothing about, by a teacher model (vibenet); see corpus_games.rs;
+//!   nothing about, by a teacher model (vibenet); see games.rs;
 //! - `CORPORA.md` and `corpus.json`: every source with its version, licence, SHA-256, size
 //!   and minutes used; how labels were made; the time of each stage.
 //!
@@ -43,8 +43,8 @@ use sha2::{Digest, Sha256};
 
 use crate::io;
 
-#[path = "corpus_games.rs"]
 mod games;
+pub mod public;
 
 /// Bumped whenever the output of a stage changes for the same inputs.
 const CORPUS_VERSION: u32 = 3;
@@ -79,7 +79,7 @@ const TOOL_PACKAGES: &[&str] = &[
 /// Never used: kept aside for independent evaluation.
 const HELD_OUT: &[&str] = &["naev-data", "flare-game"];
 
-const HELPER_PY: &str = include_str!("../../scripts/corpus/helper.py");
+const HELPER_PY: &str = include_str!("../../../scripts/corpus/helper.py");
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CorpusCommand {

@@ -28,7 +28,7 @@ use super::{
 pub(super) const STAGE: &str = "music-games";
 /// The label source of the rendered clips in `shipped.csv`: set by construction.
 const RENDERED_SOURCE: &str = "rendered: the quadrant's cues, by construction";
-pub(super) const TEACHER_PY: &str = include_str!("../../scripts/corpus/teacher.py");
+pub(super) const TEACHER_PY: &str = include_str!("../../../scripts/corpus/teacher.py");
 
 /// The games whose clips form `heldout.csv` (and each its own `heldout-GAME.csv`); every
 /// other game is in `train.csv`. Their arousal labels come from the game: 0 A.D.'s peace
