@@ -77,9 +77,7 @@ const ANNOTATIONS: &str = "annotations.csv";
 /// The columns of `music/games/*.csv`: see [`games`].
 pub use games::COLUMNS as GAME_COLUMNS;
 
-/// The output folders, relative to the output folder.
-const SPEECH_ENG: &str = "speech/eng";
-const SPEECH_MAN: &str = "speech/man";
+/// The folder of the music sets, relative to the output folder.
 const MUSIC: &str = "music";
 
 #[derive(clap::Subcommand, Debug)]
@@ -258,32 +256,29 @@ fn demo(out: &Path, cache: &Path, small: bool) -> Result<()> {
     stage(
         &mut ctx,
         speech_eng::STAGE,
-        &[SPEECH_ENG],
+        &[speech_eng::DIR],
         speech_eng::build,
     )?;
     stage(
         &mut ctx,
         speech_man::STAGE,
-        &[SPEECH_MAN],
+        &[speech_man::DIR],
         speech_man::build,
     )?;
     stage(&mut ctx, melodies::STAGE, &[], melodies::build)?;
-    stage(
-        &mut ctx,
-        rendering::STAGE,
-        &["music/western", "music/chinese"],
-        rendering::build,
-    )?;
+    let sets = rendering::SETS.map(|(set, _)| format!("{MUSIC}/{set}"));
+    let sets = sets.each_ref().map(String::as_str);
+    stage(&mut ctx, rendering::STAGE, &sets, rendering::build)?;
     stage(&mut ctx, rendering::BOTH_STAGE, &[], rendering::build_both)?;
     stage(
         &mut ctx,
         music_real::STAGE,
-        &["music/real"],
+        &[music_real::DIR],
         music_real::build,
     )?;
     // The game packages and the teacher come last, so the stages above keep their keys.
     timed(&mut ctx, "downloads (games, teacher)", games::prepare)?;
-    stage(&mut ctx, games::STAGE, &["music/games"], games::build)?;
+    stage(&mut ctx, games::STAGE, &[games::DIR], games::build)?;
 
     let secs = total.elapsed().as_secs_f64();
     report::write(&ctx, secs)?;

@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use super::cues::CUES;
 use super::music_real::{self, WESNOTH_LABELS};
 use super::packages::HELD_OUT;
-use super::{
-    CORPUS_VERSION, Ctx, SPEECH_ENG, SPEECH_MAN, games, rendering, speech_eng, speech_man,
-};
+use super::{CORPUS_VERSION, Ctx, games, rendering, speech_eng, speech_man};
 use crate::io;
 
 fn minutes(v: &Value, stage: &str, source: &str) -> f64 {
@@ -92,8 +90,8 @@ fn speech(md: &mut String, stats: &Value) {
     };
     md.push_str("## Speech\n\n| language | folder | source | kind | files | minutes |\n|---|---|---|---|---|---|\n");
     for (stage, lang, folder) in [
-        (speech_eng::STAGE, "English", SPEECH_ENG),
-        (speech_man::STAGE, "Mandarin", SPEECH_MAN),
+        (speech_eng::STAGE, "English", speech_eng::DIR),
+        (speech_man::STAGE, "Mandarin", speech_man::DIR),
     ] {
         if let Some(src) = stats
             .get(stage)

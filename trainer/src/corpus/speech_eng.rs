@@ -10,12 +10,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
+use super::Ctx;
 use super::audio::{files_with, read_mono, read_raw16, write_speech};
 use super::speech::{Job, SpeechStats, espeak, festival, synthesize_until, tts_to};
 use super::stages::Produced;
 use super::text::load_english;
-use super::{Ctx, SPEECH_ENG};
 
+/// The stage's output folder, relative to the output folder.
+pub(super) const DIR: &str = "speech/eng";
 pub(super) const STAGE: &str = "speech-eng";
 
 /// The sources of real recordings, as named in the report.
@@ -39,7 +41,7 @@ type Recording = (&'static str, PathBuf, Option<u32>);
 type Written = (&'static str, PathBuf, f64);
 
 pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
-    let root = ctx.out.join(SPEECH_ENG);
+    let root = ctx.out.join(DIR);
     let mut stats = SpeechStats::default();
     let mut files = Vec::new();
     let recordings = real_recordings(ctx)?;

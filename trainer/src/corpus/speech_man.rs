@@ -12,19 +12,21 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+use super::Ctx;
 use super::audio::{read_mono, write_speech};
 use super::speech::{Job, SpeechStats, espeak, synthesize_until, tts_to};
 use super::stages::Produced;
 use super::text::{ChineseSentence, load_chinese};
-use super::{Ctx, SPEECH_MAN};
 
+/// The stage's output folder, relative to the output folder.
+pub(super) const DIR: &str = "speech/man";
 pub(super) const STAGE: &str = "speech-man";
 /// The rate the syllables are joined at (gcin-voice's own).
 const GCIN_RATE: u32 = 44_100;
 
 pub(super) fn build(ctx: &Ctx) -> Result<Produced> {
     let plan = ctx.plan;
-    let root = ctx.out.join(SPEECH_MAN);
+    let root = ctx.out.join(DIR);
     let sentences = Arc::new(load_chinese(ctx)?);
     if sentences.is_empty() {
         bail!("no Chinese sentences");
