@@ -3,6 +3,8 @@
 //! default cache, ~/.cache/mer/downloads or $MER_CACHE/downloads), and a second run is fast
 //! and leaves the same files.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,12 +12,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .output()
-        .expect("trainer runs")
-}
+use common::trainer;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
