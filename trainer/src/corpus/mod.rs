@@ -252,30 +252,16 @@ fn demo(out: &Path, cache: &Path, small: bool) -> Result<()> {
         ctx.wheels = python::ensure_python(ctx)?;
         Ok(())
     })?;
+    let [eng, man, real] = [speech_eng::DIR, speech_man::DIR, music_real::DIR];
     stage(&mut ctx, text::STAGE, &[], text::build)?;
-    stage(
-        &mut ctx,
-        speech_eng::STAGE,
-        &[speech_eng::DIR],
-        speech_eng::build,
-    )?;
-    stage(
-        &mut ctx,
-        speech_man::STAGE,
-        &[speech_man::DIR],
-        speech_man::build,
-    )?;
+    stage(&mut ctx, speech_eng::STAGE, &[eng], speech_eng::build)?;
+    stage(&mut ctx, speech_man::STAGE, &[man], speech_man::build)?;
     stage(&mut ctx, melodies::STAGE, &[], melodies::build)?;
     let sets = rendering::SETS.map(|(set, _)| format!("{MUSIC}/{set}"));
     let sets = sets.each_ref().map(String::as_str);
     stage(&mut ctx, rendering::STAGE, &sets, rendering::build)?;
     stage(&mut ctx, rendering::BOTH_STAGE, &[], rendering::build_both)?;
-    stage(
-        &mut ctx,
-        music_real::STAGE,
-        &[music_real::DIR],
-        music_real::build,
-    )?;
+    stage(&mut ctx, music_real::STAGE, &[real], music_real::build)?;
     // The game packages and the teacher come last, so the stages above keep their keys.
     timed(&mut ctx, "downloads (games, teacher)", games::prepare)?;
     stage(&mut ctx, games::STAGE, &[games::DIR], games::build)?;
