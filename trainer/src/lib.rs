@@ -11,7 +11,6 @@ pub mod evaluation;
 pub mod fuzzing;
 pub mod io;
 pub mod metrics;
-pub mod music_corpora;
 pub mod output;
 pub mod plots;
 pub mod reproduce;

@@ -68,10 +68,10 @@ pub struct AvMapping {
 
 /// A music set as given on the command line: an annotation CSV (this project's layout,
 /// 4Q-emotion's or CH-818's), or the folder of a public corpus as it is unpacked (DEAM,
-/// PMEmo, emoMusic; see [`crate::music_corpora`]).
+/// PMEmo, emoMusic; see [`crate::corpus::public`]).
 pub fn read_music(path: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
     if path.is_dir() {
-        crate::music_corpora::read(path, mapping)
+        crate::corpus::public::read(path, mapping)
     } else {
         read_music_csv(path, mapping)
     }
@@ -81,7 +81,7 @@ pub fn read_music(path: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
 /// midpoint for a public corpus's folder, 0 for a CSV (CH-818's scale).
 pub fn default_midpoint(path: &Path) -> Result<f64> {
     if path.is_dir() {
-        Ok(crate::music_corpora::Corpus::detect(path)?.midpoint())
+        Ok(crate::corpus::public::Corpus::detect(path)?.midpoint())
     } else {
         Ok(0.0)
     }

@@ -305,22 +305,10 @@ fn merge(arousal: Option<&Vec<(f64, f64)>>, valence: Option<&Vec<(f64, f64)>>) -
     rows.into_values().collect()
 }
 
-/// The songs of a corpus folder: those with static ratings and an audio file.
-pub fn read(root: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
-    let layout = Corpus::layout(root)?;
-    let corpus = layout.corpus;
-    let mut bad = 0usize;
-    let mut ratings = Vec::new();
-    for file in &layout.statics {
-        ratings.extend(read_static(file, &mut bad)?);
-    }
-    let (arousal, valence) = match &layout.dynamic {
-        Some(Dynamic::Wide { arousal, valence }) => (read_wide(arousal)?, read_wide(valence)?),
-        Some(Dynamic::Long(file)) => read_long(file)?,
-        None => (Series::new(), Series::new()),
-    };
-    // The audio of each song id: `<id>.<audio extension>`, from the published audio folder
-    // when the name occurs more than once.
+/// The audio of each song id: `<id>.<audio extension>` anywhere under `root` (as
+/// `data::scan_audio` finds it), from the published audio folder when the name occurs more
+/// than once.
+fn audio_files(root: &Path, corpus: Corpus) -> Result<HashMap<String, PathBuf>> {
     let mut audio: HashMap<String, PathBuf> = HashMap::new();
     let published = |p: &Path| {
         p.parent()
@@ -337,6 +325,24 @@ pub fn read(root: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
             audio.insert(stem, path);
         }
     }
+    Ok(audio)
+}
+
+/// The songs of a corpus folder: those with static ratings and an audio file.
+pub fn read(root: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
+    let layout = Corpus::layout(root)?;
+    let corpus = layout.corpus;
+    let mut bad = 0usize;
+    let mut ratings = Vec::new();
+    for file in &layout.statics {
+        ratings.extend(read_static(file, &mut bad)?);
+    }
+    let (arousal, valence) = match &layout.dynamic {
+        Some(Dynamic::Wide { arousal, valence }) => (read_wide(arousal)?, read_wide(valence)?),
+        Some(Dynamic::Long(file)) => read_long(file)?,
+        None => (Series::new(), Series::new()),
+    };
+    let audio = audio_files(root, corpus)?;
     let (mut songs, mut no_audio) = (Vec::new(), Vec::new());
     let mut seen = std::collections::HashSet::new();
     for (id, r) in ratings {
