@@ -134,13 +134,13 @@ impl Engine {
         Ok(info.to_string())
     }
 
-    /// A copy of the current song's log-mel spectrogram ([mel][frame], row-major), for
-    /// other workers.
+    /// The current song's log-mel spectrogram ([mel][frame], row-major), for other
+    /// workers: one copy, out of wasm memory into a Float32Array the worker can transfer.
     #[wasm_bindgen(js_name = melData)]
-    pub fn mel_data(&self) -> Result<Vec<f32>, JsValue> {
+    pub fn mel_data(&self) -> Result<Float32Array, JsValue> {
         let song = self.inner.song.borrow();
         let song = song.as_ref().ok_or_else(|| err("no song"))?;
-        Ok(song.mel.data.clone())
+        Ok(Float32Array::from(song.mel.data.as_slice()))
     }
 
     /// Takes a song's spectrogram computed by another worker. Returns the number of patches.

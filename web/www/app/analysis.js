@@ -5,7 +5,7 @@
 // song's answer (aggregate).
 import { $, clearMessage, hideProgress, setProgress, showMessage } from './dom.js';
 import {
-  classifyPatches, classifyPool, fallBackToCpu, restartEngines, shareSong,
+  classifyPatches, classifyPool, fallBackToCpu, restartEngines, sendMel, shareSong, workers,
 } from './engine.js';
 import { durationWords, mb } from './format.js';
 import { stopListening } from './live.js';
@@ -75,14 +75,14 @@ async function checkDuration(file, url, stale) {
   }
 }
 
-// The decoded channels (copies, the AudioBuffer is dropped).
+// The decoded channels, moved out of the AudioBuffer (the buffer is unusable afterwards).
 async function decodeChannels(file, stale) {
   setProgress(`Decoding ${file.name}…`, null);
   const buffer = await decode(file);
   if (stale()) throw new Cancelled('cancelled');
   if (buffer.duration > MAX_SECONDS) throw new Refused(`${tooLong(file, buffer.duration)}.`);
   const channels = [];
-  for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(new Float32Array(buffer.getChannelData(c)));
+  for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(buffer.getChannelData(c));
   return { channels, sampleRate: buffer.sampleRate };
 }
 
@@ -226,6 +226,15 @@ async function classifyWith(entry, label, token) {
   return { prediction, ms: performance.now() - t0, loadMs, workers: pool.length };
 }
 
+// After WebGPU failed: the song's spectrogram (from the failed worker) goes to the CPU
+// workers; true if the primary one took it.
+async function resumeOnCpu(mel, gen) {
+  if (!mel || !state.song) return false;
+  await sendMel(workers(), mel, state.song, gen);
+  state.songInWorker = state.engine.song === gen;
+  return state.songInWorker;
+}
+
 function noModel() {
   hideProgress();
   showMessage(
@@ -251,7 +260,9 @@ export async function analyseWith(entry, gen = state.generation, t0 = performanc
       // WebGPU failing after the engine started (a lost device, a driver error): the page
       // goes on with the CPU, says so, and analyses the song again there.
       if (backend !== 'webgpu' || e instanceof Refused || e instanceof Cancelled || stale()) throw e;
-      await fallBackToCpu(e.message);
+      const mel = await fallBackToCpu(e.message);
+      if (stale()) return;
+      if (await resumeOnCpu(mel, gen)) return analyseWith(entry, gen, t0);
       if (state.song) handleFile(state.song.file);
       return;
     }

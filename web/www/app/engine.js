@@ -98,27 +98,36 @@ export function classifyPool(gpu) {
   return [state.engine, ...state.helpers.filter((h) => h.song === state.generation)];
 }
 
-// The primary worker's spectrogram (just computed by setSong) to the helpers: each a copy.
-export async function shareSong(song, gen) {
-  if (!state.helpers.length) return;
-  const mel = await state.engine.call('melData');
-  await Promise.all(state.helpers.map((h) => {
-    const copy = mel.slice();
-    return h.call('setMel', { data: copy, frames: song.frames, seconds: song.seconds }, [copy.buffer])
-      .then(() => { h.song = gen; }, () => { h.song = 0; });
+// Gives a song's spectrogram (`mel`, from melData) to `targets`: each its own copy, the
+// last one the original, moved. Each worker that took it is marked with `gen`.
+export function sendMel(targets, mel, song, gen) {
+  return Promise.all(targets.map((w, i) => {
+    const data = i === targets.length - 1 ? mel : mel.slice();
+    return w.call('setMel', { data, frames: song.frames, seconds: song.seconds }, [data.buffer])
+      .then(() => { w.song = gen; }, () => { w.song = 0; });
   }));
 }
 
-// Replaces a failed WebGPU engine with CPU workers for the rest of the visit.
+// The primary worker's spectrogram (just computed by setSong) to the helpers.
+export async function shareSong(song, gen) {
+  if (!state.helpers.length) return;
+  await sendMel(state.helpers, await state.engine.call('melData'), song, gen);
+}
+
+// Replaces a failed WebGPU engine with CPU workers for the rest of the visit. Returns the
+// song's spectrogram, taken from the old worker first (no second decode), or null.
 export async function fallBackToCpu(reason) {
   state.runToken++;
-  state.engine.stop();
+  const old = state.engine;
+  const mel = state.songInWorker ? await old.call('melData').catch(() => null) : null;
+  old.stop();
   state.engine = new Engine('cpu');
   // the first line of the engine's error (the rest is its cause chain)
   const why = String(reason || 'unknown error').split('\n')[0];
   state.gpuFailure = `WebGPU failed during the analysis (${why}); the page uses the CPU now.`;
   state.songInWorker = false;
   await showBackend();
+  return mel;
 }
 
 export async function restartEngines() {
@@ -127,24 +136,34 @@ export async function restartEngines() {
   await showBackend();
 }
 
+const MIN_BATCH = 4;
+
 // Runs the model `modelId` on patches 0..total of the song in `pool`: batches go to
-// whichever worker is free. Returns the rows (perPatch numbers per patch) in patch order.
+// whichever worker is free. Each CPU worker has two batches queued (it never waits for the
+// page between batches), and the batches shrink towards the end so that the workers
+// finish together. Returns the rows (perPatch numbers per patch) in patch order.
 export async function classifyPatches(pool, { total, perPatch, modelId, gpu, stopped, onProgress }) {
-  const batch = gpu ? 64 : 16;
   const probs = new Float32Array(total * perPatch);
+  const lanes = gpu ? 1 : 2;
+  const biggest = gpu ? 64 : 16;
   let next = 0;
   let done = 0;
-  await Promise.all(pool.map(async (w) => {
+  const take = () => {
+    const share = Math.ceil((total - next) / (lanes * pool.length));
+    const start = next;
+    next = Math.min(total, start + Math.max(MIN_BATCH, Math.min(biggest, share)));
+    return [start, next];
+  };
+  const lane = async (w) => {
     while (next < total) {
       if (stopped()) throw new Cancelled('cancelled');
-      const start = next;
-      const end = Math.min(total, start + batch);
-      next = end;
+      const [start, end] = take();
       probs.set(await w.call('classifyRange', { start, end, modelId }), start * perPatch);
       done += end - start;
       onProgress(done);
     }
-  }));
+  };
+  await Promise.all(pool.flatMap((w) => Array.from({ length: lanes }, () => lane(w))));
   return probs;
 }
 

@@ -82,11 +82,12 @@ async function forgetModel(entry) {
 // The id a model goes by in the workers: its file and the version of its index entry.
 export const modelIdOf = (entry) => `${entry.file}#${entry.version}`;
 
-// Loads the model file's bytes into `need` (each worker a copy).
+// Loads the model file's bytes into `need` (each worker its own copy, the last the
+// original, moved).
 function loadInto(need, modelId, bytes) {
-  return Promise.all(need.map((w) => {
-    const copy = bytes.slice(0);
-    return w.call('loadModel', { modelId, bytes: copy }, [copy]);
+  return Promise.all(need.map((w, i) => {
+    const mine = i === need.length - 1 ? bytes : bytes.slice(0);
+    return w.call('loadModel', { modelId, bytes: mine }, [mine]);
   }));
 }
 
