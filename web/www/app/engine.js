@@ -114,12 +114,18 @@ export async function shareSong(song, gen) {
   await sendMel(state.helpers, await state.engine.call('melData'), song, gen);
 }
 
+// A worker's spectrogram, or null (an error, or no answer within 5 s: a hung device).
+function melOf(w) {
+  const late = new Promise((resolve) => { setTimeout(resolve, 5000, null); });
+  return Promise.race([w.call('melData').catch(() => null), late]);
+}
+
 // Replaces a failed WebGPU engine with CPU workers for the rest of the visit. Returns the
 // song's spectrogram, taken from the old worker first (no second decode), or null.
 export async function fallBackToCpu(reason) {
   state.runToken++;
   const old = state.engine;
-  const mel = state.songInWorker ? await old.call('melData').catch(() => null) : null;
+  const mel = state.songInWorker ? await melOf(old) : null;
   old.stop();
   state.engine = new Engine('cpu');
   // the first line of the engine's error (the rest is its cause chain)
@@ -158,7 +164,12 @@ export async function classifyPatches(pool, { total, perPatch, modelId, gpu, sto
     while (next < total) {
       if (stopped()) throw new Cancelled('cancelled');
       const [start, end] = take();
-      probs.set(await w.call('classifyRange', { start, end, modelId }), start * perPatch);
+      try {
+        probs.set(await w.call('classifyRange', { start, end, modelId }), start * perPatch);
+      } catch (e) {
+        next = total; // the other lanes stop after their batch in flight
+        throw e;
+      }
       done += end - start;
       onProgress(done);
     }
