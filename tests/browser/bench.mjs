@@ -2,7 +2,7 @@
 // tests/browser/run.sh with MER_WEB_BENCH=1). The song: the music fixture looped to 4
 // minutes, written as a 44.1 kHz stereo 16-bit WAV (the usual CD format), so the browser
 // decodes and resamples it like a real file. Prints a Markdown table; writes
-// tests/out/bench.json.
+// tests/out/bench.json. MER_WEB_BENCH_BACKENDS=cpu (a comma-separated list) times only those.
 import { readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { analyse, FIXTURES, hasWebGpu, launch, open, OUT_DIR, BASE_URL, WORK_DIR } from './lib.mjs';
@@ -45,7 +45,9 @@ const wasm = statSync(path.resolve(import.meta.dirname, '../../dist/mer-web_bg.w
 const browser = await launch();
 const rows = [];
 try {
-  for (const [backend, query] of [['cpu', '&workers=1'], ['cpu', ''], ['webgpu', '']]) {
+  const only = process.env.MER_WEB_BENCH_BACKENDS?.split(',');
+  const runs = [['cpu', '&workers=1'], ['cpu', ''], ['webgpu', '']].filter(([b]) => !only || only.includes(b));
+  for (const [backend, query] of runs) {
     const page = await open(browser.context, `?backend=${backend}&model=a-seed1.mer${query}`);
     if (backend === 'webgpu' && !(await hasWebGpu(page))) {
       rows.push({ backend, note: 'no WebGPU adapter' });

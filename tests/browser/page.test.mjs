@@ -36,6 +36,22 @@ function checkShape(r, backend) {
   assert.equal(r.quadrant, `Q${r.probabilities.indexOf(Math.max(...r.probabilities)) + 1}`);
 }
 
+// A page on the CPU path with a-seed1.mer's result for music.wav on screen.
+async function openWithResult() {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  const first = await analyse(page, fixture('music.wav'));
+  assert.ok(first.result, first.error);
+  return page;
+}
+
+// How far the quadrant probabilities on screen are from `trainer predict` with the model
+// `file` on music.wav.
+async function diffFromModel(page, file) {
+  const probs = JSON.parse(await page.getAttribute('#result', 'data-probabilities'));
+  const ref = trainerPredict(model(file), fixture('music.wav'));
+  return Math.max(...probs.map((p, i) => Math.abs(p - ref.probabilities[i])));
+}
+
 // The option of a model file in the picker (options are in index order).
 async function pickModel(page, file) {
   const index = JSON.parse(readFileSync(path.join(MODELS, 'index.json'), 'utf8'));
@@ -263,14 +279,10 @@ test('other formats the browser decodes: OGG and FLAC', async (t) => {
 });
 
 test('model picker re-runs the song; compare runs every usable model', async (t) => {
-  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
-  const first = await analyse(page, fixture('music.wav'));
-  assert.ok(first.result, first.error);
+  const page = await openWithResult();
   await pickModel(page, 'b-seed2.mer');
   await page.waitForFunction(() => document.querySelector('#result').dataset.model === 'b-seed2.mer', null, { timeout: 120_000 });
-  const probs = JSON.parse(await page.getAttribute('#result', 'data-probabilities'));
-  const ref = trainerPredict(model('b-seed2.mer'), fixture('music.wav'));
-  const d = Math.max(...probs.map((p, i) => Math.abs(p - ref.probabilities[i])));
+  const d = await diffFromModel(page, 'b-seed2.mer');
   t.diagnostic(`b-seed2: max |diff| ${d.toExponential(2)}`);
   assert.ok(d < 1e-3);
   await page.click('#compare');
@@ -307,9 +319,7 @@ test('a song given as soon as the page loads waits for the engine, then gets its
 });
 
 test('switching the model while the first is still loading: every result is the named model\'s', async () => {
-  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
-  const first = await analyse(page, fixture('music.wav'));
-  assert.ok(first.result, first.error);
+  const page = await openWithResult();
   // switch to b while b is not loaded anywhere yet, then straight back to a, and to b again
   await pickModel(page, 'b-seed2.mer');
   await pickModel(page, 'a-seed1.mer');
@@ -318,9 +328,7 @@ test('switching the model while the first is still loading: every result is the 
     const r = document.querySelector('#result');
     return r.dataset.model === 'b-seed2.mer' && document.querySelector('#progress').hidden;
   }, null, { timeout: 120_000 });
-  const probs = JSON.parse(await page.getAttribute('#result', 'data-probabilities'));
-  const ref = trainerPredict(model('b-seed2.mer'), fixture('music.wav'));
-  const d = Math.max(...probs.map((p, i) => Math.abs(p - ref.probabilities[i])));
+  const d = await diffFromModel(page, 'b-seed2.mer');
   assert.ok(d < 1e-3, `the result shown as b-seed2's differs from b-seed2's by ${d}`);
   await page.close();
 });
@@ -347,9 +355,7 @@ test('the picker starts on index.json\'s default, unless ?model= names another',
 });
 
 test('a damaged model file gives a clear message, and the page keeps working', async () => {
-  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
-  const ok = await analyse(page, fixture('music.wav'));
-  assert.ok(ok.result, ok.error);
+  const page = await openWithResult();
   await pickModel(page, 'z-damaged.mer');
   await page.waitForFunction(() => document.querySelector('#message').dataset.kind === 'error', null, { timeout: 120_000 });
   const text = await page.textContent('#message');
@@ -492,19 +498,20 @@ test('WebGPU path in the browser (when Chromium offers an adapter)', async (t) =
         Promise.reject(new DOMException('simulated loss of the GPU device', 'OperationError'));
     });
   }
+  const run = await page.getAttribute('#result', 'data-run');
   await pickModel(page, 'b-seed2.mer');
   await page.waitForFunction(() => {
     const r = document.querySelector('#result');
     return r.dataset.model === 'b-seed2.mer' && r.dataset.backend === 'cpu';
   }, null, { timeout: 180_000 });
+  // the CPU workers took the song's spectrogram from the failed worker: no second decode
+  assert.equal(await page.getAttribute('#result', 'data-run'), run, 'the song was analysed again from its file');
   assert.equal(await page.getAttribute('#backend', 'data-backend'), 'cpu');
   assert.match(await page.textContent('#backend'), /WebGPU failed/);
   const why = await page.getAttribute('#backend', 'title');
   t.diagnostic(`the page says: ${why}`);
   assert.match(why, /^WebGPU failed during the analysis \(.+\); the page uses the CPU now\.$/);
-  const probs = JSON.parse(await page.getAttribute('#result', 'data-probabilities'));
-  const refB = trainerPredict(model('b-seed2.mer'), fixture('music.wav'));
-  const dB = Math.max(...probs.map((p, i) => Math.abs(p - refB.probabilities[i])));
+  const dB = await diffFromModel(page, 'b-seed2.mer');
   t.diagnostic(`after the simulated GPU loss: cpu result, max |diff| ${dB.toExponential(2)}`);
   assert.ok(dB < 1e-3);
   await page.close();

@@ -2,7 +2,8 @@
 # End-to-end tests of the web page in Debian's headless Chromium (playwright-core, no browser
 # download): builds the page and the trainer, makes test models, serves both on a free
 # loopback port, runs tests/browser/*.test.mjs with node's test runner, stops the server.
-# MER_WEB_BENCH=1 also times a 4-minute song per backend (tests/browser/bench.mjs).
+# MER_WEB_BENCH=1 also times a 4-minute song per backend (tests/browser/bench.mjs;
+# MER_WEB_BENCH_BACKENDS=cpu times only the CPU path).
 # Usage: tests/browser/run.sh [PATTERN]   (PATTERN: run only the tests whose names match)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -6,8 +6,11 @@
 use burn::prelude::Device;
 use mer::audio::Audio;
 use mer::model::Classifier;
-use mer::model_file::ModelFile;
-use mer::{FeatureExtractor, LogMel, ModelMeta, PatchProbabilities, Patches, SongPrediction};
+use mer::model_file::{Method, ModelFile, TransferMode, Variant};
+use mer::{
+    FeatureExtractor, LogMel, ModelMeta, PatchProbabilities, Patches, Quadrant, SongPrediction,
+};
+use serde::Serialize;
 
 /// The longest song the page analyses. A 30-minute stereo file needs about 0.5 GB while
 /// its samples are turned into a spectrogram; hours of audio would need gigabytes.
@@ -160,6 +163,113 @@ pub fn check_meta(meta: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
+/// A quadrant as the page names it: "Q1", its usual words and the signs of its axes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuadrantWords {
+    pub name: &'static str,
+    pub words: &'static str,
+    /// E.g. "arousal +, valence −".
+    pub sign: String,
+}
+
+/// Q1..Q4 in the classifier's order, as the page shows them.
+pub fn quadrant_words() -> Vec<QuadrantWords> {
+    let sign = |positive: bool| if positive { "+" } else { "−" };
+    Quadrant::ALL
+        .iter()
+        .map(|q| QuadrantWords {
+            name: q.name(),
+            words: q.description(),
+            sign: format!(
+                "arousal {}, valence {}",
+                sign(q.arousal_positive()),
+                sign(q.valence_positive())
+            ),
+        })
+        .collect()
+}
+
+/// Pretraining languages in the page's order (the last: several, or none).
+const LANGUAGES: [(&str, &str); 4] = [
+    ("eng", "English"),
+    ("man", "Mandarin"),
+    ("mix", "English + Mandarin"),
+    ("none", "no speech"),
+];
+
+/// A model's variant as the page shows it (picker, model line, comparison): the words, the
+/// keys (`Method`, `TransferMode`, `Variant::language_label` as serialised) and its rank in
+/// the comparison (method, mode, language).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantWords {
+    pub method: &'static str,
+    pub method_key: Method,
+    pub language: String,
+    pub language_key: String,
+    pub mode: &'static str,
+    pub mode_key: TransferMode,
+    pub rank: [usize; 3],
+}
+
+impl VariantWords {
+    pub fn of(v: &Variant) -> Self {
+        let language_key = v.language_label();
+        let language = LANGUAGES.iter().position(|(k, _)| *k == language_key);
+        let method = match v.method {
+            Method::None => "no pretraining",
+            m => m.label(),
+        };
+        Self {
+            method,
+            method_key: v.method,
+            language: language.map_or_else(|| language_key.clone(), |i| LANGUAGES[i].1.into()),
+            language_key,
+            mode: v.mode.label(),
+            mode_key: v.mode,
+            rank: [
+                v.method as usize,
+                v.mode as usize,
+                language.unwrap_or(LANGUAGES.len()),
+            ],
+        }
+    }
+}
+
+/// What the page needs of one entry of `models/index.json`: why this build cannot use it
+/// (`None`: it can), and its variant in words (`None` when the metadata has none).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexEntry {
+    pub why: Option<String>,
+    pub variant: Option<VariantWords>,
+}
+
+/// Every model of `models/index.json` (its JSON text), checked and described.
+pub fn check_index(index_json: &str) -> Result<Vec<IndexEntry>, String> {
+    let index: serde_json::Value = serde_json::from_str(index_json)
+        .map_err(|e| format!("models/index.json is not valid JSON: {e}"))?;
+    let models = index
+        .get("models")
+        .and_then(|m| m.as_array())
+        .ok_or("models/index.json has no \"models\" list")?;
+    Ok(models
+        .iter()
+        .map(|m| match m.get("meta") {
+            Some(meta) => IndexEntry {
+                why: check_meta(meta).err(),
+                variant: meta
+                    .get("variant")
+                    .and_then(|v| serde_json::from_value::<Variant>(v.clone()).ok())
+                    .map(|v| VariantWords::of(&v)),
+            },
+            None => IndexEntry {
+                why: Some("no metadata".into()),
+                variant: None,
+            },
+        })
+        .collect())
+}
+
 /// Probabilities per patch in the flat layout the worker hands to JavaScript (its width is
 /// handed over too: `perPatch`).
 pub const PER_PATCH: usize = PatchProbabilities::WIDTH;
@@ -263,6 +373,45 @@ mod tests {
         assert!(err(nan).contains("non-finite"));
         let ok = prepare_song(&fx, audio(16_000, 2.0, 0.3)).unwrap();
         assert_eq!(ok.patches, 3);
+    }
+
+    #[test]
+    fn page_words() {
+        let q = quadrant_words();
+        assert_eq!(q.len(), 4);
+        assert_eq!((q[1].name, q[1].words), ("Q2", "tense / angry"));
+        assert_eq!(q[1].sign, "arousal +, valence −");
+        assert_eq!(q[3].sign, "arousal −, valence +");
+        let words = VariantWords::of(&mer::model_file::Variant {
+            method: Method::Cpc,
+            pretrain_languages: vec!["eng".into(), "man".into()],
+            mode: TransferMode::FeatExt,
+            music: vec![],
+        });
+        assert_eq!(
+            (words.method, words.language.as_str(), words.mode),
+            ("CPC", "English + Mandarin", "Feat. Ext.")
+        );
+        assert_eq!(words.rank, [1, 0, 2]);
+        let json = serde_json::to_value(VariantWords::of(&Variant::untrained())).unwrap();
+        assert_eq!(json["method"], "no pretraining");
+        assert_eq!(json["methodKey"], "none");
+        assert_eq!(json["languageKey"], "none");
+        assert_eq!(json["modeKey"], "feat-ext");
+        let index = serde_json::json!({"models": [
+            {"meta": serde_json::to_value(ModelMeta::new(
+                Variant::untrained(), mer::model_file::Precision::Int8, "test")).unwrap()},
+            {"file": "x"},
+        ]});
+        let entries = check_index(&index.to_string()).unwrap();
+        assert_eq!(entries[0].why, None);
+        assert_eq!(entries[0].variant.as_ref().unwrap().mode, "Feat. Ext.");
+        assert_eq!(entries[1].why.as_deref(), Some("no metadata"));
+        assert!(
+            check_index("{}")
+                .unwrap_err()
+                .contains("no \"models\" list")
+        );
     }
 
     #[test]

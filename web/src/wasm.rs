@@ -1,6 +1,7 @@
 //! JavaScript bindings of the engine (wasm32 only). One `Engine` lives in each worker; the
 //! page spreads a song's patches over several CPU workers, or gives them all to one WebGPU
-//! worker (web/www/app.js).
+//! worker (web/www/app/engine.js). Each export is an operation of the worker, under the same
+//! name in the worker (web/www/worker.js) and in the page.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -69,33 +70,28 @@ pub async fn create_engine(webgpu: bool) -> Result<Engine, JsValue> {
     })
 }
 
-/// For each model of `models/index.json` (its JSON text), `null` when this build can use it,
-/// else the reason why not; returned as a JSON array.
+/// For each model of `models/index.json` (its JSON text): `why` this build cannot use it
+/// (`null`: it can) and its `variant` in the page's words; returned as a JSON array.
 #[wasm_bindgen(js_name = checkIndex)]
 pub fn check_index(index_json: &str) -> Result<String, JsValue> {
-    let index: serde_json::Value = serde_json::from_str(index_json)
-        .map_err(|e| err(format!("models/index.json is not valid JSON: {e}")))?;
-    let models = index
-        .get("models")
-        .and_then(|m| m.as_array())
-        .ok_or_else(|| err("models/index.json has no \"models\" list"))?;
-    let verdicts: Vec<Option<String>> = models
-        .iter()
-        .map(|m| match m.get("meta") {
-            Some(meta) => pipeline::check_meta(meta).err(),
-            None => Some("no metadata".into()),
-        })
-        .collect();
-    Ok(serde_json::to_string(&verdicts).expect("serialises"))
+    let entries = pipeline::check_index(index_json).map_err(err)?;
+    Ok(serde_json::to_string(&entries).expect("serialises"))
 }
 
-/// The song-level prediction (JSON) from every patch's 8 probabilities, in patch order.
+/// Q1..Q4 as the page names them (`[{"name", "words", "sign"}]`, JSON), so that the page
+/// says what `mer` says.
+#[wasm_bindgen]
+pub fn quadrants() -> String {
+    serde_json::to_string(&pipeline::quadrant_words()).expect("serialises")
+}
+
 /// Numbers per patch in the rows `classifyRange` returns and `aggregate` takes.
 #[wasm_bindgen(js_name = perPatch)]
 pub fn per_patch() -> usize {
     pipeline::PER_PATCH
 }
 
+/// The song-level prediction (JSON) from every patch's 8 probabilities, in patch order.
 #[wasm_bindgen]
 pub fn aggregate(probabilities: Vec<f32>) -> Result<String, JsValue> {
     let p = pipeline::aggregate(&FeatureExtractor::default(), &probabilities).map_err(err)?;
@@ -138,13 +134,13 @@ impl Engine {
         Ok(info.to_string())
     }
 
-    /// A copy of the current song's log-mel spectrogram ([mel][frame], row-major), for
-    /// other workers.
+    /// The current song's log-mel spectrogram ([mel][frame], row-major), for other
+    /// workers: one copy, out of wasm memory into a Float32Array the worker can transfer.
     #[wasm_bindgen(js_name = melData)]
-    pub fn mel_data(&self) -> Result<Vec<f32>, JsValue> {
+    pub fn mel_data(&self) -> Result<Float32Array, JsValue> {
         let song = self.inner.song.borrow();
         let song = song.as_ref().ok_or_else(|| err("no song"))?;
-        Ok(song.mel.data.clone())
+        Ok(Float32Array::from(song.mel.data.as_slice()))
     }
 
     /// Takes a song's spectrogram computed by another worker. Returns the number of patches.

@@ -1,4 +1,4 @@
-// The microphone tap of the page's live listening (app.js, "live listening"): an
+// The microphone tap of the page's live listening (app/live.js): an
 // AudioWorklet that hands the main thread the mono mix of its input, about 4096 samples at
 // a time, at the audio context's own rate. The samples go nowhere else.
 class MerTap extends AudioWorkletProcessor {

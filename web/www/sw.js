@@ -1,12 +1,12 @@
-// The page's offline copy (registered by app.js): after one visit, the page, its engine
-// (worker, wasm) and the list of models load without the server. Every same-origin GET
+// The page's offline copy (registered by app/offline.js): after one visit, the page, its
+// modules, its engine (worker, wasm) and the list of models load without the server. Every same-origin GET
 // goes to the network first, so a reachable server always gives the current page, and the
 // answer is kept; when the network fails, the kept copy answers. Model files are not kept
-// here: the page keeps every model it has used in its own cache (app.js, CACHE_NAME).
+// here: the page keeps every model it has used in its own cache (app/model-cache.js).
 // What is kept, and how to clear it: the page's "How it works" section ("Offline").
 const CACHE = 'mer-page-v1';
 // The engine and helpers the page loads by fixed names (trunk hashes only app and style,
-// which are read from index.html below).
+// which are read from index.html below; the modules they import are found by precache).
 const FIXED = ['./', 'worker.js', 'mer-web.js', 'mer-web_bg.wasm', 'mic-worklet.js', 'models/index.json'];
 
 // index.html's own scripts and styles (same origin only).
@@ -19,19 +19,39 @@ function linked(html) {
   return out;
 }
 
+// The relative modules a script imports statically (`import … from './x.js'`,
+// `export … from './x.js'`, `import './x.js'`).
+function imported(js, base) {
+  const out = [];
+  const from = /^\s*(?:import|export)\s[^;'"]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]|^\s*import\s*['"](\.{1,2}\/[^'"]+)['"]/gm;
+  for (const m of js.matchAll(from)) out.push(new URL(m[1] || m[2], base).href);
+  return out;
+}
+
+// Keeps `url` (and, for a script, every module it imports, once each).
+async function keep(cache, url, seen) {
+  if (seen.has(url)) return;
+  seen.add(url);
+  const res = await fetch(url, { cache: 'no-cache' });
+  if (!res.ok) {
+    // no models list is fine (a page without models); anything else must be there
+    if (url.endsWith('/models/index.json')) return;
+    throw new Error(`${url}: HTTP ${res.status}`);
+  }
+  const js = url.endsWith('.js') ? await res.clone().text() : '';
+  await cache.put(url, res);
+  await Promise.all(imported(js, url).map((next) => keep(cache, next, seen)));
+}
+
 async function precache() {
   const cache = await caches.open(CACHE);
   const page = await fetch('./', { cache: 'no-cache' });
   if (!page.ok) throw new Error(`the page answered HTTP ${page.status}`);
   const html = await page.clone().text();
   await cache.put('./', page);
-  const rest = [...new Set([...FIXED.slice(1).map((f) => new URL(f, self.registration.scope).href), ...linked(html)])];
-  await Promise.all(rest.map(async (url) => {
-    const res = await fetch(url, { cache: 'no-cache' });
-    // no models list is fine (a page without models); anything else must be there
-    if (res.ok) await cache.put(url, res);
-    else if (!url.endsWith('/models/index.json')) throw new Error(`${url}: HTTP ${res.status}`);
-  }));
+  const rest = [...FIXED.slice(1).map((f) => new URL(f, self.registration.scope).href), ...linked(html)];
+  const seen = new Set();
+  await Promise.all(rest.map((url) => keep(cache, url, seen)));
 }
 
 self.addEventListener('install', (event) => {

@@ -1,12 +1,12 @@
 // The analysis worker: owns the WebAssembly engine (web/src/wasm.rs) so the page never
 // freezes. Requests come as {id, op, ...}; every request gets one reply {id, ok, value} or
 // {id, ok: false, error, fatal}. The page decides which patches each worker classifies.
-import init, { aggregate, createEngine, checkIndex, perPatch } from './mer-web.js';
+import init, { aggregate, createEngine, checkIndex, perPatch, quadrants } from './mer-web.js';
 
 const ready = init();
 let engine = null;
-// The engine's start (the `init` request): every other request waits for it, so that a
-// song dropped while the page is still starting is analysed once the engine is there.
+// The engine's start (the `createEngine` request): every other request waits for it, so
+// that a song dropped while the page is still starting is analysed once the engine is there.
 let started = null;
 
 async function engineReady() {
@@ -43,24 +43,33 @@ function adapterWords(adapter) {
   return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
 }
 
+// Each operation is named after the engine's export it runs (web/src/wasm.rs), and the
+// page (app/engine.js) calls it by that name.
 const ops = {
   // backend: "auto" (WebGPU when an adapter exists, else CPU), "webgpu" or "cpu".
-  async init({ backend }) {
+  async createEngine({ backend }) {
     started = start(backend);
     return started;
   },
 
+  // [{ why, variant }] for the models of models/index.json
   async checkIndex({ json }) {
     await ready;
     return JSON.parse(checkIndex(json));
   },
 
-  async song({ channels, sampleRate }) {
+  // [{ name, words, sign }] for Q1..Q4
+  async quadrants() {
+    await ready;
+    return JSON.parse(quadrants());
+  },
+
+  async setSong({ channels, sampleRate }) {
     return JSON.parse((await engineReady()).setSong(channels, sampleRate));
   },
 
-  // the spectrogram, for the other workers
-  async mel() {
+  // the spectrogram, for the other workers (moved to the page, not copied)
+  async melData() {
     return (await engineReady()).melData();
   },
 
@@ -68,11 +77,13 @@ const ops = {
     return (await engineReady()).setMel(data, frames, seconds);
   },
 
-  async model({ modelId, bytes }) {
-    const e = await engineReady();
-    if (e.modelId === modelId && !bytes) return { cached: true };
-    if (!bytes) return { needBytes: true };
-    return { meta: JSON.parse(e.loadModel(modelId, new Uint8Array(bytes))) };
+  // the id of the model in memory (undefined: none)
+  async modelId() {
+    return (await engineReady()).modelId;
+  },
+
+  async loadModel({ modelId, bytes }) {
+    return JSON.parse((await engineReady()).loadModel(modelId, new Uint8Array(bytes)));
   },
 
   // 8 probabilities per patch for patches start..end, by the model `modelId` only: a batch
