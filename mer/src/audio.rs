@@ -277,26 +277,30 @@ mod decode {
         /// The channels of every whole frame the file holds.
         fn channels(&self, bytes: &[u8], n_channels: usize) -> Vec<Vec<f32>> {
             let data = &bytes[self.start..self.start + self.len];
-            let frame = self.width * n_channels;
-            let frames = data.len() / frame;
-            let value: fn(&[u8]) -> f32 = match (self.float, self.width) {
-                (true, _) => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                (false, 1) => |b| (f32::from(b[0]) - 128.0) / 128.0,
-                (false, 2) => |b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0,
-                (false, 3) => {
-                    |b| (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0
-                }
-                _ => |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0,
+            let whole = data.len() / (self.width * n_channels) * self.width * n_channels;
+            let data = &data[..whole];
+            let interleaved = match (self.float, self.width) {
+                (true, _) => convert(data, f32::from_le_bytes),
+                (false, 1) => convert(data, |[b]: [u8; 1]| (f32::from(b) - 128.0) / 128.0),
+                (false, 2) => convert(data, |b| f32::from(i16::from_le_bytes(b)) / 32_768.0),
+                (false, 3) => convert(data, |[a, b, c]: [u8; 3]| {
+                    (i32::from_le_bytes([0, a, b, c]) >> 8) as f32 / 8_388_608.0
+                }),
+                _ => convert(data, |b| i32::from_le_bytes(b) as f32 / 2_147_483_648.0),
             };
-            let mut channels = vec![Vec::with_capacity(frames); n_channels];
-            for (c, out) in channels.iter_mut().enumerate() {
-                out.extend(
-                    data.chunks_exact(frame)
-                        .map(|f| value(&f[c * self.width..(c + 1) * self.width])),
-                );
+            if n_channels == 1 {
+                vec![interleaved]
+            } else {
+                deinterleave(&interleaved, n_channels)
             }
-            channels
         }
+    }
+
+    /// Every `W`-byte sample of `data` through `value` (one tight loop per layout).
+    fn convert<const W: usize>(data: &[u8], value: impl Fn([u8; W]) -> f32) -> Vec<f32> {
+        data.chunks_exact(W)
+            .map(|b| value(b.try_into().expect("chunks of W bytes")))
+            .collect()
     }
 
     /// Every sample hound's reader yields, interleaved, scaled to -1..1.
@@ -313,13 +317,9 @@ mod decode {
     }
 
     fn deinterleave(interleaved: &[f32], n: usize) -> Vec<Vec<f32>> {
-        let mut channels = vec![Vec::with_capacity(interleaved.len() / n); n];
-        for frame in interleaved.chunks_exact(n) {
-            for (c, x) in channels.iter_mut().zip(frame) {
-                c.push(*x);
-            }
-        }
-        channels
+        (0..n)
+            .map(|c| interleaved.iter().skip(c).step_by(n).copied().collect())
+            .collect()
     }
 
     fn collect<S, I: Iterator<Item = hound::Result<S>>>(
