@@ -265,6 +265,80 @@ test('keyboard: Tab reaches the file picker (its focus shown), the model picker 
   await page.close();
 });
 
+// The roles a screen reader user operates or reads as one thing: each must have a name.
+const NAMED_ROLES = new Set(['button', 'link', 'textbox', 'checkbox', 'radio', 'combobox', 'listbox', 'slider',
+  'spinbutton', 'switch', 'row', 'columnheader', 'img', 'region', 'progressbar', 'table']);
+
+// The nodes of an aria snapshot (ariaSnapshotJSON) that have one of NAMED_ROLES, with their names.
+function namedNodes(nodes, out = []) {
+  for (const n of nodes || []) {
+    if (n && typeof n === 'object') {
+      if (NAMED_ROLES.has(n.role)) out.push({ role: n.role, name: (n.name || '').trim() });
+      namedNodes(n.children, out);
+    }
+  }
+  return out;
+}
+
+test('screen reader: every control named, the plane and timeline described, results and errors announced, the sorted column marked', async (t) => {
+  const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
+  for (const name of ['music.ogg', 'music.wav']) {
+    const out = await analyse(page, fixture(name));
+    assert.ok(out.result, `no result for ${name}: ${out.error}`);
+  }
+  const quadrant = await page.getAttribute('#result', 'data-quadrant');
+  // the result is said once, politely, with its quadrant; the whole card is not a live region
+  // (the microphone's point moves every second)
+  const status = page.locator('#result').getByRole('status');
+  assert.equal(await status.count(), 1, 'one polite status line in the result');
+  assert.match(await status.textContent(), new RegExp(`music\\.wav.*\\b${quadrant}\\b`));
+  assert.equal(await page.getAttribute('#result', 'aria-live'), null, 'the whole result card is not live');
+  // the focus went to the result, and shows
+  assert.equal(await page.evaluate(() => document.activeElement.closest('#result') !== null), true, 'the focus is on the result');
+  // the drawings: a text alternative that says the song's quadrant
+  const plane = page.locator('#plane');
+  assert.equal(await plane.getAttribute('role'), 'img');
+  assert.equal(await page.getByRole('img', { name: new RegExp(`arousal.valence plane.*\\b${quadrant}\\b`, 'i') }).and(plane).count(), 1,
+    `the plane's name: ${await plane.getAttribute('aria-label')}`);
+  const timeline = page.locator('#timeline-svg');
+  assert.equal(await page.getByRole('img', { name: new RegExp(`timeline.*\\b${quadrant}\\b`, 'i') }).and(timeline).count(), 1,
+    `the timeline's name: ${await timeline.getAttribute('aria-label')}`);
+  // the timeline seeks with the keyboard as it does with the mouse
+  const seek = page.getByRole('slider', { name: /play/i });
+  assert.equal(await seek.count(), 1, 'a slider for the play position');
+  await seek.focus();
+  await page.keyboard.press('ArrowRight');
+  const now = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  assert.ok(now > 1, `ArrowRight on the timeline moves playback to ${now} s`);
+  assert.match(await seek.getAttribute('aria-valuetext'), /Q[1-4]/);
+  await page.evaluate(() => document.querySelector('#audio').pause());
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-a11y-result.png'), fullPage: true });
+  // sorting: the sorted column says so
+  await page.getByRole('columnheader', { name: /^Quadrant/ }).getByRole('button').click();
+  assert.equal(await page.getByRole('columnheader', { name: /^Quadrant/ }).getAttribute('aria-sort'), 'ascending');
+  // every control, row and drawing on screen has a name
+  const nodes = namedNodes(await page.locator('body').ariaSnapshotJSON());
+  const roles = new Set(nodes.map((n) => n.role));
+  for (const role of ['button', 'combobox', 'row', 'columnheader', 'img', 'slider', 'region']) assert.ok(roles.has(role), `no ${role} on the page`);
+  const unnamed = nodes.filter((n) => !n.name);
+  t.diagnostic(`${nodes.length} named nodes: ${[...roles].join(', ')}`);
+  assert.deepEqual(unnamed, [], 'nodes without an accessible name');
+  // an error is an alert of one line
+  const dir = path.join(WORK_DIR, 'a11y');
+  mkdirSync(dir, { recursive: true });
+  const text = path.join(dir, 'letter.txt');
+  writeFileSync(text, 'Dear reader,\nthis is not a song.\n'.repeat(50));
+  const bad = await analyse(page, text, { drop: true });
+  assert.ok(bad.error, 'a text file gave a result');
+  const alert = page.getByRole('alert');
+  assert.equal(await alert.count(), 1, 'one alert');
+  const said = (await alert.textContent()).trim();
+  assert.match(said, /letter\.txt/);
+  assert.ok(!said.includes('\n') && said.length < 300, `one short line: ${said}`);
+  await page.screenshot({ path: path.join(OUT_DIR, 'page-a11y.png'), fullPage: true });
+  await page.close();
+});
+
 test('other formats the browser decodes: OGG and FLAC', async (t) => {
   const page = await open(browser.context, '?backend=cpu&model=a-seed1.mer');
   for (const name of ['music.ogg', 'music.flac']) {

@@ -34,16 +34,27 @@ function wireFiles() {
   acceptDrops();
 }
 
+// A button's action; a failure becomes a message ("`what`: why"), not a silent page.
+function onClick(id, what, action) {
+  $(id).addEventListener('click', async () => {
+    try {
+      await action();
+    } catch (e) {
+      showMessage(`${what}: ${e && e.message ? e.message : e}`);
+    }
+  });
+}
+
 function wireButtons() {
-  $('songs-csv').addEventListener('click', songsCsv);
-  $('forget-offline').addEventListener('click', () => forgetOffline().catch((e) => showMessage(`The offline copy could not be removed: ${e.message}`)));
+  onClick('songs-csv', 'The table could not be downloaded', songsCsv);
+  onClick('forget-offline', 'The offline copy could not be removed', forgetOffline);
   $('listen').addEventListener('click', () => (state.mic ? stopListening() : startListening()));
   for (const th of $('songs').tHead.rows[0].cells) {
     th.querySelector('button').addEventListener('click', () => sortSongsBy(th.dataset.key));
   }
-  $('export-csv').addEventListener('click', exportCsv);
-  $('export-json').addEventListener('click', exportJson);
-  $('export-png').addEventListener('click', () => exportPng().catch((e) => showMessage(`The image could not be made: ${e.message}`)));
+  onClick('export-csv', 'The CSV file could not be made', exportCsv);
+  onClick('export-json', 'The JSON file could not be made', exportJson);
+  onClick('export-png', 'The image could not be made', exportPng);
   $('compare').addEventListener('click', compareAll);
 }
 
@@ -89,6 +100,25 @@ function wirePlayback() {
     audio.currentTime = frac * timelineSeconds(p);
     syncPlayback();
     audio.play().catch(() => {});
+  });
+  // the playhead is a slider: the arrow keys (5 s), Page Up/Down (30 s), Home and End move
+  // it; Enter or Space plays from there or pauses
+  $('playhead').addEventListener('keydown', (e) => {
+    const p = currentPrediction();
+    if (!p) return;
+    const total = timelineSeconds(p);
+    const step = { ArrowRight: 5, ArrowUp: 5, ArrowLeft: -5, ArrowDown: -5, PageUp: 30, PageDown: -30 }[e.key];
+    if (e.key === 'Enter' || e.key === ' ') {
+      if (audio.paused) audio.play().catch(() => {});
+      else audio.pause();
+    } else if (step || e.key === 'Home' || e.key === 'End') {
+      const to = e.key === 'Home' ? 0 : e.key === 'End' ? total : audio.currentTime + step;
+      audio.currentTime = Math.max(0, Math.min(total, to));
+      syncPlayback();
+    } else {
+      return;
+    }
+    e.preventDefault();
   });
 }
 

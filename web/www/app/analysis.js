@@ -10,7 +10,7 @@ import {
 import { durationWords, mb } from './format.js';
 import { stopListening } from './live.js';
 import { ensureModel, modelIdOf } from './model-cache.js';
-import { renderResult, resetResult } from './result.js';
+import { focusResult, renderResult, resetResult } from './result.js';
 import { inLibrary, recordSong } from './songs.js';
 import { Cancelled, currentModel, currentPrediction, Refused, state } from './state.js';
 
@@ -148,7 +148,9 @@ export async function handleFile(file) {
     if (stale()) return;
     $('compare').disabled = !state.models.some((m) => m.usable);
     await analyseWith(currentModel(), gen, t0);
-    return !stale() && Boolean(currentPrediction());
+    const shown = !stale() && Boolean(currentPrediction());
+    if (shown) focusResult();
+    return shown;
   } catch (e) {
     if (stale()) return;
     failed(e);

@@ -1,6 +1,6 @@
 // Compare: every usable model on the song, as a table and as marks on a shared plane.
 import { classify, failed, handleFile, cancelRunning } from './analysis.js';
-import { $, clearMessage, el, hideProgress, svg } from './dom.js';
+import { $, announce, clearMessage, el, hideProgress, svg } from './dom.js';
 import { planeFrame, px, py } from './draw.js';
 import { f2, pct } from './format.js';
 import { testScores } from './models.js';
@@ -39,6 +39,8 @@ export async function compareAll() {
   const usable = state.models.filter((m) => m.usable).sort(variantOrder);
   $('compare-section').hidden = false;
   clearMessage();
+  // disabled while it runs, which takes the focus away: it goes to the comparison after
+  const focused = document.activeElement === $('compare');
   $('compare').disabled = true;
   try {
     await cancelRunning();
@@ -52,7 +54,9 @@ export async function compareAll() {
       drawCompare(usable);
     }
     hideProgress();
+    announce($('compare-grid').querySelector('.compare-summary')?.textContent ?? '');
     $('compare-section').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    if (focused && document.activeElement === document.body) $('compare-section').focus({ preventScroll: true });
   } catch (e) {
     if (!stale()) failed(e);
   } finally {
@@ -87,7 +91,8 @@ function answerCells(p) {
   chipCell.append(chip, document.createTextNode(` ${q.words.split(' / ')[0]}`));
   chipCell.title = q.words;
   const barCell = el('td');
-  const stack = el('span', { class: 'stack', title: p.probabilities.map((x, i) => `${QUADS[i].name} ${pct(x)}`).join(', ') });
+  const words = p.probabilities.map((x, i) => `${QUADS[i].name} ${pct(x)}`).join(', ');
+  const stack = el('span', { class: 'stack', title: words, role: 'img', 'aria-label': words });
   p.probabilities.forEach((x, i) => {
     const part = el('span');
     part.style.width = `${x * 100}%`;
@@ -138,8 +143,9 @@ function drawCompare(usable) {
   table.append(body);
   const done = usable.filter((e) => state.results.has(e.file) && !state.results.get(e.file).error).length;
   const top = Object.entries(counts).sort((a, b) => b[1] - a[1])[0];
-  const summary = el('p', { class: 'compare-summary' },
-    top ? `${top[1]} of ${done} models hear ${top[0]} (${quad(top[0]).words}).` : '');
+  const summaryText = top ? `${top[1]} of ${done} models hear ${top[0]} (${quad(top[0]).words}).` : '';
+  const summary = el('p', { class: 'compare-summary' }, summaryText);
+  plane.setAttribute('aria-label', `Each model's song mean on the arousal-valence plane${summaryText ? `: ${summaryText}` : ''}`);
   const legend = el('p', { class: 'compare-legend' },
     'On the plane: colour = speech language (purple English, red Mandarin, green both, grey none); circle = SCAE, square = CPC; filled = Full, hollow = Feat. Ext.');
   grid.append(summary, table, legend);

@@ -37,20 +37,30 @@ export function clearMessage() {
   delete m.dataset.kind;
 }
 
-// fraction: 0..1, or null for "busy, no measure".
+// Says `text` through the polite live region #announce (a screen reader reads it once).
+export function announce(text) {
+  $('announce').textContent = text;
+}
+
+// fraction: 0..1, or null for "busy, no measure". A step is announced when it starts (no
+// measure yet, or 0); its counts are not (they change many times a second).
 export function setProgress(text, fraction = null) {
   $('progress').hidden = false;
   $('progress-text').textContent = text;
   const bar = $('progress-bar');
+  const role = bar.parentElement;
+  if (fraction === null || fraction === 0) announce(text);
   if (fraction === null) {
     bar.classList.add('indeterminate');
     bar.style.width = '30%';
     $('progress-pct').textContent = '';
+    role.removeAttribute('aria-valuenow');
   } else {
     bar.classList.remove('indeterminate');
     const pct = Math.max(0, Math.min(1, fraction)) * 100;
     bar.style.width = `${pct}%`;
     $('progress-pct').textContent = `${Math.round(pct)} %`;
+    role.setAttribute('aria-valuenow', String(Math.round(pct)));
   }
 }
 

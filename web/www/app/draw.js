@@ -76,13 +76,33 @@ function smooth(values, radius) {
   });
 }
 
+// The share of each quadrant among the patches, in words: "40 % Q1, 30 % Q2, …" (most first).
+export function quadrantShares(segments) {
+  const n = (name) => segments.filter((s) => s.quadrant === name).length;
+  return QUADS.map((q) => [q.name, n(q.name)]).filter(([, k]) => k > 0).sort((a, b) => b[1] - a[1])
+    .map(([name, k]) => `${Math.round((100 * k) / segments.length)} % ${name}`).join(', ');
+}
+
+// A quadrant in words: "Q1 (happy / excited)".
+const quadWords = (name) => `${name} (${quad(name).words})`;
+
+// What the plane shows, for a screen reader (the drawing's text alternative).
+function planeWords(p, label) {
+  const segs = p.segments;
+  const path = segs.length > 1 ? `; the path goes from ${quadWords(segs[0].quadrant)} to ${quadWords(segs.at(-1).quadrant)}` : '';
+  return `Arousal-valence plane, ${label}: ${quadWords(p.quadrant)}, P(arousal +) ${pct(p.arousal)}, ` +
+    `P(valence +) ${pct(p.valence)}; ${segs.length} point${segs.length > 1 ? 's' : ''}: ${quadrantShares(segs)}${path}.`;
+}
+
 // The patches as dots, their smoothed path, and the mean labelled `label`.
 export function drawPlane(node, p, label = 'song mean') {
   planeFrame(node);
   if (!p) {
     node.append(svg('text', { x: 200, y: 206, 'text-anchor': 'middle', class: 'plane-empty' }, 'the song will appear here'));
+    node.setAttribute('aria-label', 'Arousal-valence plane, empty: the song will appear here');
     return;
   }
+  node.setAttribute('aria-label', planeWords(p, label));
   const segs = p.segments;
   const a = smooth(segs.map((s) => s.arousal), 2);
   const v = smooth(segs.map((s) => s.valence), 2);
@@ -109,6 +129,16 @@ function songDuration() {
 // The length of the timeline: the audio's, or the patches' if they reach further.
 export const timelineSeconds = (p) => Math.max(songDuration(), p.segments.at(-1).end);
 
+// What the timeline shows, for a screen reader.
+function timelineWords(p, total) {
+  const segs = p.segments;
+  let changes = 0;
+  for (let i = 1; i < segs.length; i++) if (segs[i].quadrant !== segs[i - 1].quadrant) changes++;
+  return `Timeline of the song (${clock(total)}), its moments by quadrant: the song is ${quadWords(p.quadrant)}; ` +
+    `its moments are ${quadrantShares(segs)}; it starts in ${segs[0].quadrant}, ends in ${segs.at(-1).quadrant} ` +
+    `and changes quadrant ${changes} time${changes === 1 ? '' : 's'}.`;
+}
+
 // The patches along the song, coloured by quadrant, with a time axis.
 export function drawTimeline(p) {
   const node = $('timeline-svg');
@@ -116,8 +146,13 @@ export function drawTimeline(p) {
   const axis = $('timeline-axis');
   axis.replaceChildren();
   $('timeline').classList.toggle('empty', !p);
-  if (!p) return;
+  if (!p) {
+    node.setAttribute('aria-label', "Timeline of the song's moments by quadrant (empty)");
+    $('playhead').hidden = true;
+    return;
+  }
   const total = timelineSeconds(p);
+  node.setAttribute('aria-label', timelineWords(p, total));
   node.setAttribute('viewBox', `0 0 ${total} 1`);
   const hop = p.segments.length > 1 ? p.segments[1].start - p.segments[0].start : p.segments[0].end;
   p.segments.forEach((s, i) => {
@@ -131,6 +166,7 @@ export function drawTimeline(p) {
     tick.style.left = `${(100 * t) / total}%`;
     axis.append(tick);
   }
+  syncPlayback();
 }
 
 export function drawLegend() {
@@ -162,6 +198,10 @@ export function syncPlayback() {
   const len = p.segments[0].end - p.segments[0].start;
   const i = Math.max(0, Math.min(p.segments.length - 1, Math.round((a.currentTime - len / 2) / hop)));
   const s = p.segments[i];
+  // the playhead is a slider too (app.js: the arrow keys seek)
+  head.setAttribute('aria-valuemax', String(Math.round(total)));
+  head.setAttribute('aria-valuenow', String(Math.round(a.currentTime)));
+  head.setAttribute('aria-valuetext', `${clock(a.currentTime)} of ${clock(total)}: ${quadWords(s.quadrant)}`);
   const dot = document.getElementById('now-dot');
   if (dot) {
     const show = a.currentTime > 0 || !a.paused;

@@ -7,12 +7,14 @@ import { cancelRunning } from './analysis.js';
 import { $, clearMessage, hideProgress, showMessage } from './dom.js';
 import { drawPlane } from './draw.js';
 import { ensureModel, modelIdOf } from './model-cache.js';
-import { resetResult, showAnswer } from './result.js';
+import { quad } from './quadrants.js';
+import { resetResult, sayResult, showAnswer } from './result.js';
 import { Cancelled, currentModel, Refused, state } from './state.js';
 
 const LIVE_SECONDS = 4; // the rolling window
 const LIVE_EVERY_MS = 1000;
 const LIVE_HISTORY = 60; // points of the path on the plane
+const LIVE_SAY_MS = 10_000; // a screen reader hears a new quadrant at most this often
 
 async function openMicrophone() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -38,7 +40,7 @@ function tapInto(context, stream, entry, gen) {
   const mic = {
     stream, context, rate, entry, gen,
     samples: new Float32Array(Math.round(LIVE_SECONDS * rate)),
-    filled: 0, busy: false, history: [], t0: performance.now(), updates: 0,
+    filled: 0, busy: false, history: [], t0: performance.now(), updates: 0, said: null, saidAt: -Infinity,
   };
   tap.port.onmessage = (m) => {
     const chunk = m.data;
@@ -71,6 +73,9 @@ export async function startListening() {
   await cancelRunning();
   clearMessage();
   const button = $('listen');
+  // the button is disabled while the microphone opens (which takes the focus away): the
+  // focus comes back to it
+  const focused = document.activeElement === button;
   button.disabled = true;
   let stream = null;
   let context = null;
@@ -95,6 +100,7 @@ export async function startListening() {
     if (!(e instanceof Cancelled)) showMessage(e instanceof Refused ? e.message : `Listening failed: ${e.message}`);
   } finally {
     button.disabled = false;
+    if (focused) button.focus();
   }
 }
 
@@ -131,6 +137,14 @@ function renderLive(mic, p) {
   $('run-info').textContent = `${mic.entry.title || mic.entry.file} · live, ${mic.updates} answer${mic.updates > 1 ? 's' : ''} so far`;
   drawPlane($('plane'), { ...p, segments: mic.history }, 'now');
   Object.assign($('result').dataset, { source: 'microphone', updates: String(mic.updates) });
+  // said when the quadrant changes, not every second
+  const now = performance.now();
+  if (p.quadrant !== mic.said && now - mic.saidAt >= LIVE_SAY_MS) {
+    mic.said = p.quadrant;
+    mic.saidAt = now;
+    const q = quad(p.quadrant);
+    sayResult(`The microphone hears ${q.name}, ${q.words}.`);
+  }
 }
 
 export async function stopListening() {

@@ -28,6 +28,7 @@ export function resetResult(name) {
   drawPlane($('plane'), null);
   drawTimeline(null);
   for (const id of EXPORTS) $(id).disabled = true;
+  $('result-status').textContent = '';
 }
 
 // An answer (a song's, or the microphone's last) in words, bars and numbers, with the
@@ -67,11 +68,25 @@ export function renderResult(entry, result) {
   const p = result.prediction;
   const q = quad(p.quadrant);
   const second = p.segments.filter((s) => s.quadrant === p.quadrant).length;
-  showAnswer(p, entry.file, `${q.sign} · ${Math.round((100 * second) / p.segments.length)} % of the song’s moments are ${q.name}`);
+  const share = `${Math.round((100 * second) / p.segments.length)} % of the song’s moments are ${q.name}`;
+  showAnswer(p, entry.file, `${q.sign} · ${share}`);
   $('run-info').textContent = runWords(entry, result);
   drawPlane($('plane'), p);
   drawTimeline(p);
   Object.assign($('result').dataset, { ms: String(Math.round(result.totalMs)), backend: result.backend });
   for (const id of EXPORTS) $(id).disabled = false;
   $('result').classList.add('ready');
+  sayResult(`${state.song ? `${state.song.name}: ` : ''}${q.name}, ${q.words} (${q.sign}); ${share}.`);
+}
+
+// Says a result once through the result's polite live region.
+export function sayResult(text) {
+  $('result-status').textContent = text;
+}
+
+// After a file's result: the focus goes to the result, unless the user has moved it
+// elsewhere meanwhile (only from nowhere, or from the file picker).
+export function focusResult() {
+  const at = document.activeElement;
+  if (!at || at === document.body || at.id === 'file') $('result').focus({ preventScroll: true });
 }

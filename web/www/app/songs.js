@@ -58,6 +58,8 @@ function songRow(r) {
   const q = quad(r.quadrant);
   const shown = state.song === r.song && currentModel()?.file === r.model;
   const tr = el('tr', { tabindex: '0', 'data-quadrant': r.quadrant, 'data-key': r.key, 'aria-selected': String(shown) });
+  // the row on screen, for a screen reader (aria-selected means nothing in a plain table)
+  if (shown) tr.setAttribute('aria-current', 'true');
   const chip = el('span', { class: 'chip small' }, q.name);
   chip.style.background = q.color;
   const qcell = el('td');
@@ -76,7 +78,10 @@ function songRow(r) {
 
 export function drawSongs() {
   $('songs-section').hidden = state.library.length === 0;
+  // the rows are drawn anew: a focused row keeps the focus
+  const focused = document.activeElement?.closest?.('#songs tbody tr')?.dataset.key;
   $('songs').tBodies[0].replaceChildren(...sortedSongs().map(songRow));
+  if (focused) [...$('songs').tBodies[0].rows].find((tr) => tr.dataset.key === focused)?.focus();
   for (const th of $('songs').tHead.rows[0].cells) {
     const sorted = th.dataset.key === state.sort.key;
     th.setAttribute('aria-sort', sorted ? (state.sort.dir > 0 ? 'ascending' : 'descending') : 'none');
