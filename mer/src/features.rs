@@ -70,6 +70,19 @@ impl FeatureRecipe {
         (self.patch_frames - 1) * self.hop_length
     }
 
+    /// Refuses audio too short for one patch, saying how long it is and a patch needs.
+    pub fn check_long_enough(&self, samples: usize) -> Result<(), MerError> {
+        if self.patches(self.frames(samples)) > 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.sample_rate);
+        Err(MerError::Audio(format!(
+            "too short: {:.2} s of audio, one patch needs {:.2} s",
+            samples as f64 / rate,
+            self.min_samples() as f64 / rate
+        )))
+    }
+
     /// Number of STFT frames for `len` samples (centred).
     pub fn frames(&self, len: usize) -> usize {
         if len == 0 {

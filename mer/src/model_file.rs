@@ -171,6 +171,24 @@ impl ModelMeta {
             writer: writer.into(),
         }
     }
+
+    /// Refuses a model this build cannot run: another feature recipe or another network.
+    pub fn check_compatible(&self) -> Result<(), MerError> {
+        if self.recipe != FeatureRecipe::default() {
+            return Err(MerError::ModelFile(format!(
+                "the model was trained on another feature recipe ({:?}) than this build computes",
+                self.recipe
+            )));
+        }
+        if self.architecture != crate::model::ARCHITECTURE {
+            return Err(MerError::ModelFile(format!(
+                "unknown architecture {:?} (expected {:?})",
+                self.architecture,
+                crate::model::ARCHITECTURE
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A parsed model file: metadata plus the weights as a burnpack.
@@ -244,19 +262,7 @@ impl ModelFile {
         }
         let meta: ModelMeta = serde_json::from_slice(&bytes[16..weights_at])
             .map_err(|e| bad(format!("unreadable model metadata: {e}")))?;
-        if meta.recipe != FeatureRecipe::default() {
-            return Err(bad(format!(
-                "the model was trained on another feature recipe ({:?}) than this build computes",
-                meta.recipe
-            )));
-        }
-        if meta.architecture != crate::model::ARCHITECTURE {
-            return Err(bad(format!(
-                "unknown architecture {:?} (expected {:?})",
-                meta.architecture,
-                crate::model::ARCHITECTURE
-            )));
-        }
+        meta.check_compatible()?;
         Ok(Self {
             meta,
             weights: bytes[weights_start..weights_end].to_vec(),

@@ -43,6 +43,13 @@ impl Song {
 }
 
 /// "1 h 05 min", "4 min 03 s", "0.50 s".
+/// One of mer's one-line messages as the page writes it: a sentence.
+fn sentence(line: &str) -> String {
+    let mut chars = line.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
 pub fn duration_words(seconds: f64) -> String {
     if seconds < 60.0 {
         return format!("{seconds:.2} s");
@@ -84,19 +91,12 @@ pub fn prepare_song(fx: &FeatureExtractor, audio: Audio) -> Result<Song, String>
         .flatten()
         .fold(0f32, |m, x| if x.is_finite() { m.max(x.abs()) } else { m });
     let recipe = fx.recipe();
-    let rate = f64::from(recipe.sample_rate);
     let samples = mer::audio::prepare(&audio, recipe.sample_rate)
         .map_err(|e| format!("The audio cannot be used: {e}."))?;
     drop(audio);
-    let patches = recipe.patches(recipe.frames(samples.len()));
-    if patches == 0 {
-        return Err(format!(
-            "Too short: {} of audio; the model listens to patches of {:.2} s, so a song needs \
-             at least that much.",
-            duration_words(samples.len() as f64 / rate),
-            recipe.min_samples() as f64 / rate
-        ));
-    }
+    recipe
+        .check_long_enough(samples.len())
+        .map_err(|e| sentence(&e.to_string()))?;
     if peak < SILENCE_PEAK {
         return Err(format!(
             "The file is silent (its loudest sample is {}): there is no music to hear.",
@@ -108,6 +108,7 @@ pub fn prepare_song(fx: &FeatureExtractor, audio: Audio) -> Result<Song, String>
         ));
     }
     let mel = fx.log_mel(&samples);
+    let patches = recipe.patches(recipe.frames(samples.len()));
     Ok(Song {
         seconds,
         mel,
@@ -154,12 +155,7 @@ pub fn check_model(bytes: &[u8]) -> Result<ModelFile, String> {
 pub fn check_meta(meta: &serde_json::Value) -> Result<(), String> {
     let meta: ModelMeta =
         serde_json::from_value(meta.clone()).map_err(|e| format!("unreadable metadata ({e})"))?;
-    if meta.recipe != *FeatureExtractor::default().recipe() {
-        return Err("trained on another feature recipe than this page computes".into());
-    }
-    if meta.architecture != mer::model::ARCHITECTURE {
-        return Err(format!("unknown network {:?}", meta.architecture));
-    }
+    meta.check_compatible().map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -197,15 +197,8 @@ fn caught<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// A file's log-mel patches; too short a file is an error.
 fn front_end(fx: &FeatureExtractor, path: &Path) -> Result<Patches> {
     let samples = io::load_samples(path, fx.recipe())?;
+    fx.recipe().check_long_enough(samples.len())?;
     let patches = fx.patches(&samples);
-    let rate = f64::from(fx.recipe().sample_rate);
-    if patches.n == 0 {
-        bail!(
-            "too short: {:.2} s of audio, one patch needs {:.2} s",
-            samples.len() as f64 / rate,
-            fx.recipe().min_samples() as f64 / rate
-        );
-    }
     Ok(patches)
 }
 
