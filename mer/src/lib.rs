@@ -6,6 +6,7 @@
 //! no blocking GPU reads in the code paths the page uses.
 
 pub mod audio;
+pub mod conv;
 pub mod features;
 #[doc(hidden)]
 pub mod fuzzing;

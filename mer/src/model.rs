@@ -20,6 +20,8 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 
+use crate::conv::{conv_transpose2d_layer, conv2d_layer};
+
 /// Name of the classifier's network definition, stored in model files.
 pub const ARCHITECTURE: &str = "classifier";
 
@@ -119,8 +121,8 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.bn1.forward(relu(self.conv1.forward(x)));
-        let x = self.bn2.forward(relu(self.conv2.forward(x)));
+        let x = self.bn1.forward(relu(conv2d_layer(&self.conv1, x)));
+        let x = self.bn2.forward(relu(conv2d_layer(&self.conv2, x)));
         self.dropout.forward(self.pool.forward(x))
     }
 }
@@ -215,7 +217,7 @@ impl DeconvLayer {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(relu(self.conv.forward(x)))
+        self.bn.forward(relu(conv_transpose2d_layer(&self.conv, x)))
     }
 }
 
@@ -255,7 +257,7 @@ impl Decoder {
         let x = self.dropout.forward(x);
         let x = upsample_mel(x, 4);
         let x = self.deconv5.forward(x);
-        sigmoid(self.output.forward(x))
+        sigmoid(conv_transpose2d_layer(&self.output, x))
     }
 }
 
