@@ -1,7 +1,8 @@
 //! Training-step throughput of the paper's three networks on burn's CPU backend (flex,
 //! autodiff): patches per second, median of timed steps after warm-up. Prints a Markdown
 //! table. Run: `cargo bench -p mer --bench training --features rayon,train`
-//! (`MER_BENCH_STEPS` sets the timed steps, default 10; `MER_BENCH_BATCH` the batch, 32).
+//! (`MER_BENCH_STEPS` sets the timed steps, default 10; `MER_BENCH_BATCH` the batch, 32;
+//! `MER_BENCH_MALLOC=default` leaves malloc as glibc sets it, see `mer::alloc`).
 
 use std::time::Instant;
 
@@ -38,13 +39,21 @@ fn time(steps: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    // As the trainer does (mer::alloc); MER_BENCH_MALLOC=default keeps glibc's defaults.
+    let tuned = std::env::var("MER_BENCH_MALLOC").as_deref() != Ok("default")
+        && mer::alloc::tune_for_training();
     let steps = env("MER_BENCH_STEPS", 10);
     let b = env("MER_BENCH_BATCH", 32);
     let device = Device::flex().autodiff();
     device.seed(0);
     println!(
-        "Training steps on burn flex (autodiff), batch {b}, {} threads, median of {steps} steps\n",
-        rayon::current_num_threads()
+        "Training steps on burn flex (autodiff), batch {b}, {} threads, median of {steps} steps, malloc {}\n",
+        rayon::current_num_threads(),
+        if tuned {
+            "tuned for training"
+        } else {
+            "defaults"
+        }
     );
     println!("| network | patches per step | s per step | patches/s |\n|---|---|---|---|");
     let row = |name: &str, per_step: usize, secs: f64| {

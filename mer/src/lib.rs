@@ -5,6 +5,7 @@
 //! by the native `trainer` and the web page. Compiles to wasm32: no file system, no threads,
 //! no blocking GPU reads in the code paths the page uses.
 
+pub mod alloc;
 pub mod audio;
 pub mod conv;
 pub mod features;

@@ -7,6 +7,7 @@ use clap::Parser;
 use trainer::cli::{Cli, one_line, run};
 
 fn main() -> ExitCode {
+    mer::alloc::tune_for_training();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
