@@ -1,5 +1,5 @@
 //! The encoder's 3x3 convolutions on burn's CPU backend: burn's own `conv2d` against
-//! `mer::conv::conv3x3`, forward alone and forward plus backward (autodiff), per layer at
+//! `mer::ops::conv3x3`, forward alone and forward plus backward (autodiff), per layer at
 //! the training batch. Prints a Markdown table of milliseconds (median of timed runs).
 //! Run: `cargo bench -p mer --bench conv --features rayon,train`
 //! (`MER_BENCH_STEPS` sets the timed runs, default 10; `MER_BENCH_BATCH` the batch, 32).
@@ -11,7 +11,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use mer::conv::conv3x3;
+use mer::ops::conv3x3;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

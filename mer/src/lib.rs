@@ -7,13 +7,13 @@
 
 pub mod alloc;
 pub mod audio;
-pub mod conv;
 pub mod features;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inference;
 pub mod model;
 pub mod model_file;
+pub mod ops;
 pub mod packed;
 pub mod predict;
 

@@ -20,7 +20,7 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 
-use crate::conv::{conv_transpose2d_layer, conv2d_layer};
+use crate::ops::{conv_relu_batch_norm, conv_transpose2d_layer, max_pool_layer};
 
 /// Name of the classifier's network definition, stored in model files.
 pub const ARCHITECTURE: &str = "classifier";
@@ -121,9 +121,9 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.bn1.forward(relu(conv2d_layer(&self.conv1, x)));
-        let x = self.bn2.forward(relu(conv2d_layer(&self.conv2, x)));
-        self.dropout.forward(self.pool.forward(x))
+        let x = conv_relu_batch_norm(&self.conv1, &self.bn1, x);
+        let x = conv_relu_batch_norm(&self.conv2, &self.bn2, x);
+        self.dropout.forward(max_pool_layer(&self.pool, x))
     }
 }
 
@@ -156,7 +156,7 @@ impl Encoder {
         let x = self
             .block3
             .forward(self.block2.forward(self.block1.forward(x)));
-        self.latent_pool.forward(x)
+        max_pool_layer(&self.latent_pool, x)
     }
 
     /// [b, 1, 128, 31] -> [b, 7936]

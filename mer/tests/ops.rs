@@ -1,4 +1,4 @@
-//! `mer::conv::conv3x3` against burn's own `conv2d` (padding 1) on burn's CPU backend: the
+//! `mer::ops` against burn's own `conv2d` (padding 1) and `max_pool2d` on the CPU backend: the
 //! same values forward, and the same gradients of the input, the kernel and the bias
 //! through autodiff.
 
@@ -7,7 +7,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use mer::conv::conv3x3;
+use mer::ops::conv3x3;
 
 fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
     let (a, b) = (
@@ -96,7 +96,7 @@ fn gradients_match_burn() {
 #[test]
 fn layers_match_burn() {
     use burn::nn::conv::ConvTranspose2dConfig;
-    use mer::conv::{conv_transpose2d_layer, conv2d_layer};
+    use mer::ops::{conv_transpose2d_layer, conv2d_layer};
     let device = Device::flex();
     device.seed(3);
     let x = Tensor::<4>::random([2, 6, 16, 31], Distribution::Normal(0.0, 1.0), &device);
@@ -115,5 +115,60 @@ fn layers_match_burn() {
         conv_transpose2d_layer(&deconv, x.clone()),
         deconv.forward(x),
         "ConvTranspose2d",
+    );
+}
+
+#[test]
+fn max_pool_matches_burn() {
+    use burn::nn::pool::MaxPool2dConfig;
+    use mer::ops::max_pool_layer;
+    let device = Device::flex().autodiff();
+    device.seed(4);
+    for (k, h) in [(4, 128), (2, 8), (4, 7)] {
+        let pool = MaxPool2dConfig::new([k, 1]).init();
+        let x = Tensor::<4>::random([3, 5, h, 31], Distribution::Normal(0.0, 1.0), &device);
+        let target =
+            Tensor::<4>::random([3, 5, h / k, 31], Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let x = Param::from_tensor(x.clone()).val();
+            let y = if ours {
+                max_pool_layer(&pool, x.clone())
+            } else {
+                pool.forward(x.clone())
+            };
+            let grads = (y.clone() * target.clone()).sum().backward();
+            (y, x.grad(&grads).unwrap())
+        };
+        let (ours, theirs) = (run(true), run(false));
+        close(ours.0.inner(), theirs.0.inner(), "max-pool");
+        close(ours.1, theirs.1, "max-pool gradient");
+    }
+}
+
+/// Off autodiff the convolution, its ReLU and the BatchNorm (running statistics) run as one
+/// operation: the same values as the three burn layers.
+#[test]
+fn fused_inference_matches_the_layers() {
+    use burn::module::RunningState;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::activation::relu;
+    use mer::ops::conv_relu_batch_norm;
+    let device = Device::flex();
+    device.seed(5);
+    let conv = Conv2dConfig::new([6, 8], [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device);
+    let mut bn = BatchNormConfig::new(8).with_epsilon(1e-3).init(&device);
+    let stats = |lo: f64, hi: f64| Tensor::<1>::random([8], Distribution::Uniform(lo, hi), &device);
+    bn.gamma = Param::from_tensor(stats(0.5, 2.0));
+    bn.beta = Param::from_tensor(stats(-1.0, 1.0));
+    bn.running_mean = RunningState::new(stats(-0.5, 0.5));
+    bn.running_var = RunningState::new(stats(0.1, 3.0));
+    let x = Tensor::<4>::random([3, 6, 16, 31], Distribution::Normal(0.0, 1.0), &device);
+    let expected = bn.forward(relu(conv.forward(x.clone())));
+    close(
+        conv_relu_batch_norm(&conv, &bn, x),
+        expected,
+        "conv + ReLU + BatchNorm",
     );
 }

@@ -279,9 +279,32 @@ fn kernel_matrix(weight: &[f32], geo: &Geometry) -> Vec<f32> {
     a
 }
 
+/// What the forward pass applies to each output value `v` of channel `c` as it writes it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// `v + bias[c]`
+    pub bias: Option<&'a [f32]>,
+    /// then `max(v, 0) scale[c] + shift[c]`: a ReLU followed by an inference BatchNorm.
+    pub relu_affine: Option<(&'a [f32], &'a [f32])>,
+}
+
 /// Forward: `x [batch, c_in, h, w]`, `weight [c_out, c_in, 3, 3]`, optional `bias [c_out]`
 /// -> `[batch, c_out, h, w]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, geo: &Geometry) -> Vec<f32> {
+    forward_with(
+        x,
+        weight,
+        Epilogue {
+            bias,
+            relu_affine: None,
+        },
+        geo,
+    )
+}
+
+/// [`forward`], each output value passed through `epilogue`.
+pub fn forward_with(x: &[f32], weight: &[f32], epilogue: Epilogue, geo: &Geometry) -> Vec<f32> {
+    let bias = epilogue.bias;
     assert_eq!(x.len(), geo.input_len(), "conv3x3: input of the wrong size");
     assert_eq!(
         weight.len(),
@@ -290,6 +313,12 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, geo: &Geometry) 
     );
     if let Some(b) = bias {
         assert_eq!(b.len(), geo.c_out, "conv3x3: bias of the wrong size");
+    }
+    if let Some((scale, shift)) = epilogue.relu_affine {
+        assert!(
+            scale.len() == geo.c_out && shift.len() == geo.c_out,
+            "conv3x3: scale or shift of the wrong size"
+        );
     }
     let xp = pad(x, geo);
     let a = kernel_matrix(weight, geo);
@@ -316,13 +345,19 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, geo: &Geometry) 
             geo.rows(p, n, |i, q, valid, _| {
                 for co in 0..c_out {
                     let b = bias.map_or(0.0, |b| b[co]);
+                    let (scale, shift) = epilogue
+                        .relu_affine
+                        .map_or((1.0, 0.0), |(a, s)| (a[co], s[co]));
+                    let relu = epilogue.relu_affine.is_some();
                     let base = (sample * c_out + co) * plane_out + q;
                     let src = acc[i * c_out + co..].iter().step_by(c_out);
                     for (j, v) in src.take(valid).enumerate() {
+                        let v = v + b;
+                        let v = if relu { v.max(0.0) * scale + shift } else { v };
                         // SAFETY: `base + j` < y.len(), and each (sample, channel, position)
                         // belongs to exactly one tile, so no two threads write the same
                         // value; `y` outlives the loop.
-                        unsafe { out.write(base + j, v + b) };
+                        unsafe { out.write(base + j, v) };
                     }
                 }
             });

@@ -1,18 +1,19 @@
-//! The encoder's 3x3 "same" convolution (stride 1, padding 1) as one operation of our own,
-//! so that burn's CPU backend runs it with [`kernel`] (im2col rows as contiguous slices,
-//! one matrix product per tile) and trains it with that kernel's backward pass, while the
-//! GPU backends keep burn's own convolution.
+//! The encoder's two costly layers as operations of our own: the 3x3 "same" convolution
+//! (stride 1, padding 1) and the max-pooling over mel bands. burn's CPU backend runs them
+//! with our kernels ([`conv`], [`pool`]) and trains them with their backward passes; the
+//! GPU backends keep burn's own operations.
 //!
-//! It plugs in through burn's backend extension: [`Conv3x3Backend`] is implemented for
-//! `Flex` (the kernels here), for every cubecl runtime (`Cube`: wgpu, CUDA; its default
-//! bodies are burn's `conv2d` and its backward functions) and for `Autodiff` (the backward
-//! pass below, calling the inner backend's two gradient operations). [`conv3x3`] is the
-//! `Tensor` front the networks call.
+//! They plug in through burn's backend extension: [`EncoderOps`] is implemented for `Flex`
+//! (the kernels), for every cubecl runtime (`Cube`: wgpu, CUDA; the trait's default bodies,
+//! which are burn's `conv2d`, `max_pool2d` and their backward functions) and for `Autodiff`
+//! (the backward passes below, calling the inner backend's gradient operations). The
+//! functions at the end are the `Tensor` fronts the networks call.
 
-pub mod kernel;
+pub mod conv;
+pub mod pool;
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
@@ -21,13 +22,14 @@ fn options() -> ConvOptions<2> {
     ConvOptions::new([1, 1], [1, 1], [1, 1], 1)
 }
 
-/// A 3x3 "same" convolution with bias, and its two gradients.
+/// A 3x3 "same" convolution with bias and its two gradients; a max-pooling over `k` mel
+/// bands (window and stride `[k, 1]`) and its gradient.
 #[backend_extension(
     Flex: cfg(feature = "flex"),
     Cube: cfg(any(feature = "wgpu", feature = "cuda")),
     Autodiff: cfg(feature = "train"),
 )]
-pub trait Conv3x3Backend: Backend {
+pub trait EncoderOps: Backend {
     /// `x [b, c_in, h, w]`, `weight [c_out, c_in, 3, 3]`, `bias [c_out]` -> `[b, c_out, h, w]`.
     fn conv3x3(
         x: FloatTensor<Self>,
@@ -56,10 +58,60 @@ pub trait Conv3x3Backend: Backend {
         let weight_grad = Self::conv2d_weight_backward(x.clone(), weight, grad.clone(), options());
         (weight_grad, Self::conv2d_bias_backward(x, bias, grad))
     }
+
+    /// `relu(conv3x3(x, weight, bias)) * scale + shift`, `scale` and `shift` per channel
+    /// (`[c_out]`): a convolution, its ReLU and an inference BatchNorm in one pass.
+    fn conv3x3_relu_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let y = Self::relu(Self::conv3x3(x, weight, bias));
+        let c = y.shape()[1];
+        let scale = Self::float_reshape(scale, [1, c, 1, 1].into());
+        let shift = Self::float_reshape(shift, [1, c, 1, 1].into());
+        Self::float_add(Self::float_mul(y, scale), shift)
+    }
+
+    /// `x [b, c, h, w]` -> `[b, c, h / k, w]`, the maximum of each window of `k` bands.
+    fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
+        Self::max_pool2d(x, [k, 1], [k, 1], [0, 0], [1, 1], false)
+    }
+
+    /// The gradient of the input `x` from the output's `grad`.
+    fn max_pool_mel_grad(
+        x: FloatTensor<Self>,
+        k: usize,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let int_dtype = burn::backend::get_or_init_device_settings::<Self>(&x.device()).int_dtype;
+        let pooled = Self::max_pool2d_with_indices(
+            x.clone(),
+            [k, 1],
+            [k, 1],
+            [0, 0],
+            [1, 1],
+            false,
+            int_dtype,
+        );
+        Self::max_pool2d_with_indices_backward(
+            x,
+            [k, 1],
+            [k, 1],
+            [0, 0],
+            [1, 1],
+            false,
+            grad,
+            pooled.indices,
+        )
+        .x_grad
+    }
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl Conv3x3Backend for burn::backend::Cube {}
+impl EncoderOps for burn::backend::Cube {}
 
 #[cfg(feature = "flex")]
 mod flex {
@@ -69,8 +121,9 @@ mod flex {
     use burn::backend::tensor::FloatTensor;
     use burn::tensor::{DType, TensorData};
 
-    use super::Conv3x3Backend;
-    use super::kernel::{self, Geometry};
+    use super::EncoderOps;
+    use super::conv::{self, Geometry};
+    use super::pool;
 
     /// The tensor's values as contiguous f32 (copied only when they are not already).
     fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -96,14 +149,14 @@ mod flex {
         }
     }
 
-    impl Conv3x3Backend for Flex {
+    impl EncoderOps for Flex {
         fn conv3x3(
             x: FloatTensor<Self>,
             weight: FloatTensor<Self>,
             bias: FloatTensor<Self>,
         ) -> FloatTensor<Self> {
             let geo = geometry(&x, weight.shape()[0]);
-            let y = kernel::forward(&values(&x), &values(&weight), Some(&values(&bias)), &geo);
+            let y = conv::forward(&values(&x), &values(&weight), Some(&values(&bias)), &geo);
             tensor(y, &[geo.batch, geo.c_out, geo.height, geo.width])
         }
 
@@ -113,7 +166,7 @@ mod flex {
             grad: FloatTensor<Self>,
         ) -> FloatTensor<Self> {
             let geo = geometry(&x, weight.shape()[0]);
-            let dx = kernel::input_grad(&values(&grad), &values(&weight), &geo);
+            let dx = conv::input_grad(&values(&grad), &values(&weight), &geo);
             tensor(dx, &[geo.batch, geo.c_in, geo.height, geo.width])
         }
 
@@ -124,11 +177,55 @@ mod flex {
             grad: FloatTensor<Self>,
         ) -> (FloatTensor<Self>, FloatTensor<Self>) {
             let geo = geometry(&x, weight.shape()[0]);
-            let (dw, db) = kernel::weight_grad(&values(&x), &values(&grad), &geo);
+            let (dw, db) = conv::weight_grad(&values(&x), &values(&grad), &geo);
             (
                 tensor(dw, &[geo.c_out, geo.c_in, 3, 3]),
                 tensor(db, &[geo.c_out]),
             )
+        }
+
+        fn conv3x3_relu_affine(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            scale: FloatTensor<Self>,
+            shift: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            let geo = geometry(&x, weight.shape()[0]);
+            let (bias, scale, shift) = (values(&bias), values(&scale), values(&shift));
+            let epilogue = conv::Epilogue {
+                bias: Some(&bias),
+                relu_affine: Some((&scale, &shift)),
+            };
+            let y = conv::forward_with(&values(&x), &values(&weight), epilogue, &geo);
+            tensor(y, &[geo.batch, geo.c_out, geo.height, geo.width])
+        }
+
+        fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
+            let geo = pool_geometry(&x, k);
+            let y = pool::forward(&values(&x), &geo);
+            tensor(y, &[geo.batch, geo.channels, geo.out_height(), geo.width])
+        }
+
+        fn max_pool_mel_grad(
+            x: FloatTensor<Self>,
+            k: usize,
+            grad: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            let geo = pool_geometry(&x, k);
+            let dx = pool::backward(&values(&x), &values(&grad), &geo);
+            tensor(dx, &[geo.batch, geo.channels, geo.height, geo.width])
+        }
+    }
+
+    fn pool_geometry(x: &FlexTensor, k: usize) -> pool::Geometry {
+        let [batch, channels, height, width]: [usize; 4] = x.shape().dims();
+        pool::Geometry {
+            batch,
+            channels,
+            height,
+            width,
+            k,
         }
     }
 }
@@ -143,12 +240,12 @@ mod autodiff {
     use burn::backend::autodiff::{Autodiff, NodeId};
     use burn::backend::tensor::FloatTensor;
 
-    use super::Conv3x3Backend;
+    use super::EncoderOps;
 
     #[derive(Debug)]
     struct Conv3x3Backward;
 
-    impl<B: Backend + Conv3x3Backend> Backward<B, 3> for Conv3x3Backward {
+    impl<B: Backend + EncoderOps> Backward<B, 3> for Conv3x3Backward {
         type State = (NodeId, NodeId, NodeId);
 
         fn backward(
@@ -179,7 +276,43 @@ mod autodiff {
         }
     }
 
-    impl<B: Backend + Conv3x3Backend, C: CheckpointStrategy> Conv3x3Backend for Autodiff<B, C> {
+    #[derive(Debug)]
+    struct MaxPoolMelBackward;
+
+    impl<B: Backend + EncoderOps> Backward<B, 1> for MaxPoolMelBackward {
+        type State = (NodeId, usize);
+
+        fn backward(
+            self,
+            ops: Ops<Self::State, 1>,
+            grads: &mut Gradients,
+            checkpointer: &mut Checkpointer,
+        ) {
+            let [node_x] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            let (x, k) = ops.state;
+            let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+            if let Some(node) = node_x {
+                grads.register::<B>(node.id, B::max_pool_mel_grad(x, k, grad));
+            }
+        }
+    }
+
+    impl<B: Backend + EncoderOps, C: CheckpointStrategy> EncoderOps for Autodiff<B, C> {
+        fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
+            match MaxPoolMelBackward
+                .prepare::<C>([x.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(mut prep) => {
+                    let state = (prep.checkpoint(&x), k);
+                    prep.finish(state, B::max_pool_mel(x.into_primitive(), k))
+                }
+                OpsKind::UnTracked(prep) => prep.finish(B::max_pool_mel(x.into_primitive(), k)),
+            }
+        }
+
         fn conv3x3(
             x: FloatTensor<Self>,
             weight: FloatTensor<Self>,
@@ -212,7 +345,7 @@ mod autodiff {
                 )),
             }
         }
-        // The two gradient operations keep their default bodies (burn's own, tracked): the
+        // The gradient operations keep their default bodies (burn's own, tracked): the
         // backward pass above calls the inner backend's instead.
     }
 }
@@ -220,7 +353,7 @@ mod autodiff {
 /// The 3x3 "same" convolution of `x [b, c_in, h, w]` with `weight [c_out, c_in, 3, 3]` and
 /// `bias [c_out]`, on any device; the same values as burn's `conv2d` with padding 1.
 pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as Conv3x3Backend>::conv3x3(
+    Tensor::from_dispatch(<Dispatch as EncoderOps>::conv3x3(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
@@ -234,6 +367,34 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
     let weight = layer.weight.val();
     let bias = bias_or_zeros(layer.bias.as_ref(), weight.dims()[0], &weight.device());
     conv3x3(x, weight, bias)
+}
+
+/// `bn(relu(conv(x)))` for a burn `Conv2d` layer (3x3, "same") and `BatchNorm` layer:
+/// off autodiff, where the BatchNorm uses its running statistics, in one pass
+/// ([`EncoderOps::conv3x3_relu_affine`] with `scale = gamma / sqrt(var + eps)` and `shift =
+/// beta - mean scale`); on autodiff, where it may train, as the three layers.
+pub fn conv_relu_batch_norm(
+    conv: &burn::nn::conv::Conv2d,
+    bn: &burn::nn::BatchNorm,
+    x: Tensor<4>,
+) -> Tensor<4> {
+    if x.device().is_autodiff() {
+        return bn.forward(burn::tensor::activation::relu(conv2d_layer(conv, x)));
+    }
+    let weight = conv.weight.val();
+    let device = weight.device();
+    let bias = bias_or_zeros(conv.bias.as_ref(), weight.dims()[0], &device);
+    let var = bn.running_var.value().to_device(&device);
+    let mean = bn.running_mean.value().to_device(&device);
+    let scale = bn.gamma.val() / var.add_scalar(bn.epsilon).sqrt();
+    let shift = bn.beta.val() - mean * scale.clone();
+    Tensor::from_dispatch(<Dispatch as EncoderOps>::conv3x3_relu_affine(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+    ))
 }
 
 /// A burn `ConvTranspose2d` layer (3x3, stride 1, padding 1) run through [`conv3x3`]: a
@@ -253,4 +414,21 @@ fn bias_or_zeros(
     device: &Device,
 ) -> Tensor<1> {
     bias.map_or_else(|| Tensor::zeros([channels], device), |b| b.val())
+}
+
+/// The max-pooling of `x [b, c, h, w]` over windows of `k` mel bands (window and stride
+/// `[k, 1]`, no padding) -> `[b, c, h / k, w]`, on any device; burn's `max_pool2d` values.
+pub fn max_pool_mel(x: Tensor<4>, k: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as EncoderOps>::max_pool_mel(x.into_dispatch(), k))
+}
+
+/// A burn `MaxPool2d` layer of window and stride `[k, 1]` (no padding, no dilation) run
+/// through [`max_pool_mel`].
+pub fn max_pool_layer(layer: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let [k, one] = layer.kernel_size;
+    debug_assert!(
+        one == 1 && layer.stride == layer.kernel_size && layer.dilation == [1, 1],
+        "max_pool_mel pools mel bands only"
+    );
+    max_pool_mel(x, k)
 }

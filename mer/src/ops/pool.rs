@@ -1,0 +1,156 @@
+//! The CPU kernels of the encoder's max-pooling over mel bands: windows of `k` bands by
+//! one frame, stride `k`, no padding (burn's `MaxPool2d` with kernel and stride `[k, 1]`),
+//! over contiguous f32 NCHW tensors. Each output row is the elementwise maximum of `k`
+//! consecutive input rows, which the compiler vectorises; burn's general pooling computes
+//! every window's indices with integer divisions instead (22 % of inference, measured).
+//!
+//! The backward pass sends each output gradient to the first maximum of its window (as
+//! burn's does), found again from the input rather than kept from the forward pass.
+
+/// `[batch, channels, height, width]` of the input, and the window `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub k: usize,
+}
+
+impl Geometry {
+    /// Output rows per plane (a last partial window is dropped, as burn does).
+    pub fn out_height(&self) -> usize {
+        self.height / self.k
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.channels * self.height * self.width
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.channels * self.out_height() * self.width
+    }
+
+    fn planes(&self) -> usize {
+        self.batch * self.channels
+    }
+}
+
+/// Runs `f` over the planes (input plane, output plane) on every core with `rayon`.
+fn planes<'a>(
+    a: &'a [f32],
+    a_plane: usize,
+    b: &'a mut [f32],
+    b_plane: usize,
+    f: impl Fn(&[f32], &mut [f32]) + Send + Sync,
+) {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        a.par_chunks_exact(a_plane)
+            .zip(b.par_chunks_exact_mut(b_plane))
+            .with_min_len(16)
+            .for_each(|(x, y)| f(x, y));
+    }
+    #[cfg(not(feature = "rayon"))]
+    a.chunks_exact(a_plane)
+        .zip(b.chunks_exact_mut(b_plane))
+        .for_each(|(x, y)| f(x, y));
+}
+
+/// `[batch, channels, height, width]` -> `[batch, channels, height / k, width]`.
+pub fn forward(x: &[f32], geo: &Geometry) -> Vec<f32> {
+    assert_eq!(
+        x.len(),
+        geo.input_len(),
+        "max_pool_mel: input of the wrong size"
+    );
+    assert!(geo.k > 0, "max_pool_mel: a window of 0 bands");
+    let (w, k) = (geo.width, geo.k);
+    let mut y = vec![0f32; geo.output_len()];
+    if geo.planes() == 0 || geo.out_height() == 0 || w == 0 {
+        return y;
+    }
+    planes(x, geo.height * w, &mut y, geo.out_height() * w, |x, y| {
+        for (i, out) in y.chunks_exact_mut(w).enumerate() {
+            out.copy_from_slice(&x[i * k * w..][..w]);
+            for j in 1..k {
+                let row = &x[(i * k + j) * w..][..w];
+                out.iter_mut().zip(row).for_each(|(o, v)| *o = o.max(*v));
+            }
+        }
+    });
+    y
+}
+
+/// The input gradient from the input `x` and the output gradient `dy`.
+pub fn backward(x: &[f32], dy: &[f32], geo: &Geometry) -> Vec<f32> {
+    assert_eq!(
+        x.len(),
+        geo.input_len(),
+        "max_pool_mel: input of the wrong size"
+    );
+    assert_eq!(
+        dy.len(),
+        geo.output_len(),
+        "max_pool_mel: gradient of the wrong size"
+    );
+    let (w, k, h) = (geo.width, geo.k, geo.height);
+    let mut dx = vec![0f32; x.len()];
+    if geo.planes() == 0 || geo.out_height() == 0 || w == 0 {
+        return dx;
+    }
+    let out_plane = geo.out_height() * w;
+    // Each task takes one plane of x and writes its gradient; dy's plane is found by index.
+    let planes_x: Vec<(usize, &[f32], &mut [f32])> = x
+        .chunks_exact(h * w)
+        .zip(dx.chunks_exact_mut(h * w))
+        .enumerate()
+        .map(|(p, (x, dx))| (p, x, dx))
+        .collect();
+    let run = |(p, x, dx): (usize, &[f32], &mut [f32])| {
+        let dy = &dy[p * out_plane..][..out_plane];
+        for (i, g) in dy.chunks_exact(w).enumerate() {
+            for (c, &g) in g.iter().enumerate() {
+                let mut best = i * k * w + c;
+                for j in 1..k {
+                    let at = (i * k + j) * w + c;
+                    if x[at] > x[best] {
+                        best = at;
+                    }
+                }
+                dx[best] = g;
+            }
+        }
+    };
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        planes_x.into_par_iter().with_min_len(16).for_each(run);
+    }
+    #[cfg(not(feature = "rayon"))]
+    planes_x.into_iter().for_each(run);
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_and_backward_by_hand() {
+        // one plane, 5 bands (the last dropped with k = 2), 2 frames
+        let geo = Geometry {
+            batch: 1,
+            channels: 1,
+            height: 5,
+            width: 2,
+            k: 2,
+        };
+        let x = [1.0, 8.0, 3.0, 2.0, 5.0, 5.0, 4.0, 9.0, 7.0, 7.0];
+        assert_eq!(forward(&x, &geo), vec![3.0, 8.0, 5.0, 9.0]);
+        // ties go to the first maximum
+        let dx = backward(&x, &[1.0, 2.0, 3.0, 4.0], &geo);
+        assert_eq!(dx, vec![0.0, 2.0, 1.0, 0.0, 3.0, 0.0, 0.0, 4.0, 0.0, 0.0]);
+    }
+}
