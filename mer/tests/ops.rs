@@ -172,3 +172,68 @@ fn fused_inference_matches_the_layers() {
         "conv + ReLU + BatchNorm",
     );
 }
+
+/// The kernels compute in f32; a half-precision tensor comes back in half precision, with
+/// the values of burn's own convolution (within f16's precision).
+#[test]
+fn half_precision_round_trips() {
+    use burn::tensor::{DType, FloatDType};
+    use mer::ops::conv2d_layer;
+    let device = Device::flex();
+    device.seed(6);
+    let conv = Conv2dConfig::new([4, 6], [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device);
+    let x = Tensor::<4>::random([2, 4, 16, 31], Distribution::Normal(0.0, 1.0), &device);
+    let ours = conv2d_layer(&conv, x.clone().cast(FloatDType::F16));
+    assert_eq!(ours.dtype(), DType::F16);
+    let (a, b) = (
+        ours.cast(FloatDType::F32)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap(),
+        conv.forward(x).into_data().try_to_vec::<f32>().unwrap(),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-2 * (1.0 + y.abs()), "{x} vs {y}");
+    }
+}
+
+/// Layers the operations do not cover go through burn's own forward pass.
+#[test]
+fn other_layers_fall_back_to_burn() {
+    use burn::nn::pool::MaxPool2dConfig;
+    use mer::ops::conv2d_layer;
+    use mer::ops::max_pool_layer;
+    let device = Device::flex();
+    device.seed(7);
+    let x = Tensor::<4>::random([2, 3, 12, 9], Distribution::Normal(0.0, 1.0), &device);
+    let wide = Conv2dConfig::new([3, 4], [5, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device);
+    close(
+        conv2d_layer(&wide, x.clone()),
+        wide.forward(x.clone()),
+        "5x3 convolution",
+    );
+    let strided = Conv2dConfig::new([3, 4], [3, 3])
+        .with_stride([2, 1])
+        .init(&device);
+    close(
+        conv2d_layer(&strided, x.clone()),
+        strided.forward(x.clone()),
+        "strided convolution",
+    );
+    let square = MaxPool2dConfig::new([2, 2]).init();
+    close(
+        max_pool_layer(&square, x.clone()),
+        square.forward(x.clone()),
+        "2x2 pooling",
+    );
+    let overlapping = MaxPool2dConfig::new([3, 1]).with_strides([1, 1]).init();
+    close(
+        max_pool_layer(&overlapping, x.clone()),
+        overlapping.forward(x),
+        "overlapping pooling",
+    );
+}

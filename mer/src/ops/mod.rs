@@ -118,6 +118,7 @@ mod flex {
     use burn::backend::Flex;
     use burn::backend::TensorMetadata;
     use burn::backend::flex::FlexTensor;
+    use burn::backend::ops::FloatTensorOps;
     use burn::backend::tensor::FloatTensor;
     use burn::tensor::{DType, TensorData};
 
@@ -125,17 +126,31 @@ mod flex {
     use super::conv::{self, Geometry};
     use super::pool;
 
-    /// The tensor's values as contiguous f32 (copied only when they are not already).
+    /// The tensor's values as contiguous f32: borrowed when they already are, else copied
+    /// (and converted from another float type; the kernels compute in f32).
     fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-        assert_eq!(t.dtype(), DType::F32, "conv3x3 runs on f32 tensors");
         match t.as_slice::<f32>() {
             Some(s) => std::borrow::Cow::Borrowed(s),
-            None => std::borrow::Cow::Owned(t.to_contiguous().storage::<f32>().to_vec()),
+            None if t.dtype() == DType::F32 => {
+                std::borrow::Cow::Owned(t.to_contiguous().storage::<f32>().to_vec())
+            }
+            None => std::borrow::Cow::Owned(
+                t.clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("converted to f32"),
+            ),
         }
     }
 
-    fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
-        FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+    /// A tensor of `values` in the float type `like` has.
+    fn tensor_like(values: Vec<f32>, shape: &[usize], like: &FlexTensor) -> FlexTensor {
+        let t = FlexTensor::from_data(TensorData::new(values, shape.to_vec()));
+        match like.dtype() {
+            DType::F32 => t,
+            dtype => Flex::float_cast(t, dtype.into()),
+        }
     }
 
     fn geometry(x: &FlexTensor, c_out: usize) -> Geometry {
@@ -157,7 +172,7 @@ mod flex {
         ) -> FloatTensor<Self> {
             let geo = geometry(&x, weight.shape()[0]);
             let y = conv::forward(&values(&x), &values(&weight), Some(&values(&bias)), &geo);
-            tensor(y, &[geo.batch, geo.c_out, geo.height, geo.width])
+            tensor_like(y, &[geo.batch, geo.c_out, geo.height, geo.width], &x)
         }
 
         fn conv3x3_input_grad(
@@ -167,7 +182,7 @@ mod flex {
         ) -> FloatTensor<Self> {
             let geo = geometry(&x, weight.shape()[0]);
             let dx = conv::input_grad(&values(&grad), &values(&weight), &geo);
-            tensor(dx, &[geo.batch, geo.c_in, geo.height, geo.width])
+            tensor_like(dx, &[geo.batch, geo.c_in, geo.height, geo.width], &grad)
         }
 
         fn conv3x3_weight_grad(
@@ -179,8 +194,8 @@ mod flex {
             let geo = geometry(&x, weight.shape()[0]);
             let (dw, db) = conv::weight_grad(&values(&x), &values(&grad), &geo);
             (
-                tensor(dw, &[geo.c_out, geo.c_in, 3, 3]),
-                tensor(db, &[geo.c_out]),
+                tensor_like(dw, &[geo.c_out, geo.c_in, 3, 3], &weight),
+                tensor_like(db, &[geo.c_out], &weight),
             )
         }
 
@@ -198,13 +213,17 @@ mod flex {
                 relu_affine: Some((&scale, &shift)),
             };
             let y = conv::forward_with(&values(&x), &values(&weight), epilogue, &geo);
-            tensor(y, &[geo.batch, geo.c_out, geo.height, geo.width])
+            tensor_like(y, &[geo.batch, geo.c_out, geo.height, geo.width], &x)
         }
 
         fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
             let geo = pool_geometry(&x, k);
             let y = pool::forward(&values(&x), &geo);
-            tensor(y, &[geo.batch, geo.channels, geo.out_height(), geo.width])
+            tensor_like(
+                y,
+                &[geo.batch, geo.channels, geo.out_height(), geo.width],
+                &x,
+            )
         }
 
         fn max_pool_mel_grad(
@@ -214,7 +233,7 @@ mod flex {
         ) -> FloatTensor<Self> {
             let geo = pool_geometry(&x, k);
             let dx = pool::backward(&values(&x), &values(&grad), &geo);
-            tensor(dx, &[geo.batch, geo.channels, geo.height, geo.width])
+            tensor_like(dx, &[geo.batch, geo.channels, geo.height, geo.width], &grad)
         }
     }
 
@@ -360,10 +379,24 @@ pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     ))
 }
 
-/// A burn `Conv2d` layer (3x3, "same" padding, with its bias) run through [`conv3x3`]: the
-/// layer keeps its parameters and record, only the computation is ours.
+/// Whether a burn `Conv2d` layer is a 3x3 "same" convolution (stride 1, no dilation, no
+/// groups), the one [`conv3x3`] computes.
+fn is_conv3x3(layer: &burn::nn::conv::Conv2d) -> bool {
+    use burn::nn::PaddingConfig2d::{Explicit, Same};
+    matches!(layer.padding, Same | Explicit(1, 1, 1, 1))
+        && layer.kernel_size == [3, 3]
+        && layer.stride == [1, 1]
+        && layer.dilation == [1, 1]
+        && layer.groups == 1
+}
+
+/// A burn `Conv2d` layer run through [`conv3x3`] when it is a 3x3 "same" convolution
+/// (stride 1, no dilation, no groups), else through burn's own forward pass: the layer keeps
+/// its parameters and record, only the computation is ours.
 pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
-    debug_assert_eq!(layer.kernel_size, [3, 3], "conv3x3 runs 3x3 kernels");
+    if !is_conv3x3(layer) {
+        return layer.forward(x);
+    }
     let weight = layer.weight.val();
     let bias = bias_or_zeros(layer.bias.as_ref(), weight.dims()[0], &weight.device());
     conv3x3(x, weight, bias)
@@ -378,7 +411,7 @@ pub fn conv_relu_batch_norm(
     bn: &burn::nn::BatchNorm,
     x: Tensor<4>,
 ) -> Tensor<4> {
-    if x.device().is_autodiff() {
+    if x.device().is_autodiff() || !is_conv3x3(conv) {
         return bn.forward(burn::tensor::activation::relu(conv2d_layer(conv, x)));
     }
     let weight = conv.weight.val();
@@ -397,12 +430,21 @@ pub fn conv_relu_batch_norm(
     ))
 }
 
-/// A burn `ConvTranspose2d` layer (3x3, stride 1, padding 1) run through [`conv3x3`]: a
-/// transposed convolution with these settings is the convolution with the kernel's
-/// channels swapped and its taps flipped (`[c_in, c_out, kh, kw]` -> `[c_out, c_in, 2 - kh,
-/// 2 - kw]`), done here with tensor operations so that autodiff carries it.
+/// A burn `ConvTranspose2d` layer run through [`conv3x3`] when it is 3x3 with stride 1,
+/// padding 1, no output padding, dilation or groups (else through burn's own forward
+/// pass): a transposed convolution with these settings is the convolution with the
+/// kernel's channels swapped and its taps flipped (`[c_in, c_out, kh, kw]` -> `[c_out,
+/// c_in, 2 - kh, 2 - kw]`), done here with tensor operations so that autodiff carries it.
 pub fn conv_transpose2d_layer(layer: &burn::nn::conv::ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
-    debug_assert_eq!(layer.kernel_size, [3, 3], "conv3x3 runs 3x3 kernels");
+    let plain = layer.kernel_size == [3, 3]
+        && layer.stride == [1, 1]
+        && layer.padding == [1, 1]
+        && layer.padding_out == [0, 0]
+        && layer.dilation == [1, 1]
+        && layer.groups == 1;
+    if !plain {
+        return layer.forward(x);
+    }
     let weight = layer.weight.val().permute([1, 0, 2, 3]).flip([2, 3]);
     let bias = bias_or_zeros(layer.bias.as_ref(), weight.dims()[0], &weight.device());
     conv3x3(x, weight, bias)
@@ -422,13 +464,17 @@ pub fn max_pool_mel(x: Tensor<4>, k: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as EncoderOps>::max_pool_mel(x.into_dispatch(), k))
 }
 
-/// A burn `MaxPool2d` layer of window and stride `[k, 1]` (no padding, no dilation) run
-/// through [`max_pool_mel`].
+/// A burn `MaxPool2d` layer run through [`max_pool_mel`] when its window is `[k, 1]` with
+/// stride `[k, 1]` (no padding, no dilation, floor mode), else through burn's own pass.
 pub fn max_pool_layer(layer: &burn::nn::pool::MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     let [k, one] = layer.kernel_size;
-    debug_assert!(
-        one == 1 && layer.stride == layer.kernel_size && layer.dilation == [1, 1],
-        "max_pool_mel pools mel bands only"
-    );
+    let plain = one == 1
+        && layer.stride == layer.kernel_size
+        && matches!(layer.padding, burn::nn::PaddingConfig2d::Valid)
+        && layer.dilation == [1, 1]
+        && !layer.ceil_mode;
+    if !plain {
+        return layer.forward(x);
+    }
     max_pool_mel(x, k)
 }
