@@ -237,3 +237,54 @@ fn other_layers_fall_back_to_burn() {
         "overlapping pooling",
     );
 }
+
+/// On a GPU backend (wgpu; Mesa's lavapipe without a GPU) the operations are burn's own,
+/// forward and backward through our autodiff wrapper: the same values and gradients as on
+/// the CPU with our kernels.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_matches_the_cpu_kernels() {
+    use burn::nn::BatchNormConfig;
+    use mer::ops::{conv_relu_batch_norm, conv3x3, max_pool_mel};
+    let gpu = Device::wgpu_options()
+        .device_kind(DeviceKind::DefaultDevice)
+        .init()
+        .expect("a wgpu adapter (lavapipe without a GPU)");
+    let cpu = Device::flex();
+    cpu.seed(8);
+    let conv = Conv2dConfig::new([3, 8], [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&cpu);
+    let bn = BatchNormConfig::new(8).init(&cpu);
+    let normal = |dims: [usize; 4]| Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &cpu);
+    let (x, w1, w2) = (
+        normal([2, 3, 16, 31]),
+        normal([8, 3, 3, 3]),
+        normal([2, 8, 3, 3]),
+    );
+    let (b1, b2) = (Tensor::<1>::ones([8], &cpu), Tensor::<1>::zeros([2], &cpu));
+    let target = normal([2, 2, 4, 31]);
+    // off autodiff: the convolution + ReLU + BatchNorm of inference
+    let fused = |device: &Device| {
+        let (conv, bn) = (conv.clone().to_device(device), bn.clone().to_device(device));
+        conv_relu_batch_norm(&conv, &bn, x.clone().to_device(device)).to_device(&cpu)
+    };
+    close(fused(&gpu), fused(&cpu), "conv + ReLU + BatchNorm on wgpu");
+    // a training step's gradients through convolution, pooling, convolution
+    let grads = |device: &Device| {
+        let leaf = |t: &Tensor<4>| t.clone().to_device(device).autodiff().require_grad();
+        let (x, w1, w2) = (leaf(&x), leaf(&w1), leaf(&w2));
+        let bias = |b: &Tensor<1>| b.clone().to_device(device).autodiff();
+        let y = max_pool_mel(conv3x3(x.clone(), w1.clone(), bias(&b1)), 4);
+        let y = conv3x3(y, w2.clone(), bias(&b2));
+        let g = (y * target.clone().to_device(device).autodiff())
+            .sum()
+            .backward();
+        let of = |t: Tensor<4>| t.grad(&g).unwrap().to_device(&cpu);
+        (of(x), of(w1), of(w2))
+    };
+    let (g, c) = (grads(&gpu), grads(&cpu));
+    close(g.0, c.0, "input gradient on wgpu");
+    close(g.1, c.1, "first kernel's gradient on wgpu");
+    close(g.2, c.2, "second kernel's gradient on wgpu");
+}
