@@ -4,35 +4,19 @@
 //! Run: `cargo bench -p mer --bench conv --features rayon,train`
 //! (`MER_BENCH_STEPS` sets the timed runs, default 10; `MER_BENCH_BATCH` the batch, 32).
 
-use std::time::Instant;
+mod common;
 
 use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use common::{env, median_secs};
 use mer::ops::conv3x3;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Median milliseconds of `runs` calls after two warm-up calls.
-fn time(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    f();
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+fn time(runs: usize, f: impl FnMut()) -> f64 {
+    median_secs(runs, f) * 1e3
 }
 
 fn forward(conv: &Conv2d, x: Tensor<4>, ours: bool) -> Tensor<4> {

@@ -4,38 +4,17 @@
 //! (`MER_BENCH_STEPS` sets the timed steps, default 10; `MER_BENCH_BATCH` the batch, 32;
 //! `MER_BENCH_MALLOC=default` leaves malloc as glibc sets it, see `mer::alloc`).
 
-use std::time::Instant;
+mod common;
 
 use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig, MseLoss, Reduction};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use common::{env, median_secs};
 use mer::model::{CPC_CODE, CPC_FUTURE, CPC_PAST, Classifier, Cpc, Scae};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn patches(b: usize, device: &Device) -> Tensor<4> {
     Tensor::random([b, 1, 128, 31], Distribution::Normal(-4.0, 2.0), device)
-}
-
-/// Median seconds of `steps` calls after two warm-up calls.
-fn time(steps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    f();
-    let mut t: Vec<f64> = (0..steps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
 }
 
 fn main() {
@@ -67,7 +46,7 @@ fn main() {
         let mut model = Scae::new(&device);
         let mut optim = AdamConfig::new().with_amsgrad(true).init();
         let x = patches(b, &device);
-        let secs = time(steps, || {
+        let secs = median_secs(steps, || {
             let noisy = x.clone() + x.random_like(Distribution::Normal(0.0, 0.3));
             let loss =
                 MseLoss::new().forward(model.forward(noisy), x.clone().detach(), Reduction::Mean);
@@ -86,7 +65,7 @@ fn main() {
             TensorData::new((0..b as i64).map(|i| i % 2).collect::<Vec<_>>(), [b]),
             &device,
         );
-        let secs = time(steps, || {
+        let secs = median_secs(steps, || {
             let codes = model.encode(x.clone()).reshape([b, span, CPC_CODE]);
             let past = codes.clone().slice([0..b, 0..CPC_PAST, 0..CPC_CODE]);
             let future = codes.slice([0..b, CPC_PAST..span, 0..CPC_CODE]);
@@ -118,7 +97,7 @@ fn main() {
         };
         let (q, a, v) = (labels(4), labels(2), labels(2));
         let ce = CrossEntropyLossConfig::new().init(&device);
-        let secs = time(steps, || {
+        let secs = median_secs(steps, || {
             let out = model.forward(x.clone());
             let loss = ce.forward(out.quadrant, q.clone())
                 + ce.forward(out.arousal, a.clone())

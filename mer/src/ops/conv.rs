@@ -17,6 +17,8 @@
 //! kernel row and tile, the product of the output gradient (on the grid, junk columns
 //! zero) with the same strided input matrix, summed over tiles.
 
+use super::for_each;
+
 /// The shape of one 3x3 "same" convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -134,17 +136,6 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         }
         f(&mut buf[..len])
     })
-}
-
-/// Runs `f` over `items`, on every core when the `rayon` feature is on.
-fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Send + Sync) {
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        items.into_par_iter().for_each(f);
-    }
-    #[cfg(not(feature = "rayon"))]
-    items.into_iter().for_each(f);
 }
 
 /// Groups of tiles whose gradients are summed separately, then added in order: a fixed

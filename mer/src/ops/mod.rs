@@ -17,6 +17,18 @@ use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
+/// Runs `f` over `items`, on every core when the `rayon` feature is on (the kernels' one
+/// parallel loop).
+fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Send + Sync) {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        items.into_par_iter().for_each(f);
+    }
+    #[cfg(not(feature = "rayon"))]
+    items.into_iter().for_each(f);
+}
+
 /// The convolution's settings in burn's terms: stride 1, padding 1, no dilation, no groups.
 fn options() -> ConvOptions<2> {
     ConvOptions::new([1, 1], [1, 1], [1, 1], 1)

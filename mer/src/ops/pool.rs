@@ -7,6 +7,8 @@
 //! The backward pass sends each output gradient to the first maximum of its window (as
 //! burn's does), found again from the input rather than kept from the forward pass.
 
+use super::for_each;
+
 /// `[batch, channels, height, width]` of the input, and the window `k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -36,28 +38,6 @@ impl Geometry {
     }
 }
 
-/// Runs `f` over the planes (input plane, output plane) on every core with `rayon`.
-fn planes<'a>(
-    a: &'a [f32],
-    a_plane: usize,
-    b: &'a mut [f32],
-    b_plane: usize,
-    f: impl Fn(&[f32], &mut [f32]) + Send + Sync,
-) {
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        a.par_chunks_exact(a_plane)
-            .zip(b.par_chunks_exact_mut(b_plane))
-            .with_min_len(16)
-            .for_each(|(x, y)| f(x, y));
-    }
-    #[cfg(not(feature = "rayon"))]
-    a.chunks_exact(a_plane)
-        .zip(b.chunks_exact_mut(b_plane))
-        .for_each(|(x, y)| f(x, y));
-}
-
 /// `[batch, channels, height, width]` -> `[batch, channels, height / k, width]`.
 pub fn forward(x: &[f32], geo: &Geometry) -> Vec<f32> {
     assert_eq!(
@@ -71,7 +51,11 @@ pub fn forward(x: &[f32], geo: &Geometry) -> Vec<f32> {
     if geo.planes() == 0 || geo.out_height() == 0 || w == 0 {
         return y;
     }
-    planes(x, geo.height * w, &mut y, geo.out_height() * w, |x, y| {
+    let planes: Vec<_> = x
+        .chunks_exact(geo.height * w)
+        .zip(y.chunks_exact_mut(geo.out_height() * w))
+        .collect();
+    for_each(planes, |(x, y)| {
         for (i, out) in y.chunks_exact_mut(w).enumerate() {
             out.copy_from_slice(&x[i * k * w..][..w]);
             for j in 1..k {
@@ -123,13 +107,7 @@ pub fn backward(x: &[f32], dy: &[f32], geo: &Geometry) -> Vec<f32> {
             }
         }
     };
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        planes_x.into_par_iter().with_min_len(16).for_each(run);
-    }
-    #[cfg(not(feature = "rayon"))]
-    planes_x.into_iter().for_each(run);
+    for_each(planes_x, run);
     dx
 }
 
