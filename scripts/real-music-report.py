@@ -170,6 +170,21 @@ def main(work, precision, out, models_readme=None):
             cells += [fmt(a["people"]["arousal_auc"]), fmt(b["people"]["arousal_auc"])]
         loss = max(100 * (x - y) for x, y in pairs)
         md.append(f"| {r} | " + " | ".join(cells) + f" | {loss:.2f} |")
+    # Song-level F1 on the held-out games: one clip there is worth about 0.6 points.
+    song_changes = [
+        (100 * (f1(evals[g][r], "song") - f1(evals_f32[g][r], "song")), r, g, evals[g][r]["songs"])
+        for r in shipped
+        for g in games
+    ]
+    worst = min(song_changes)
+    md += [
+        "",
+        f"Song-level quadrant F1 on the held-out games (not in the table: one of their "
+        f"{min(c[3] for c in song_changes)}-{max(c[3] for c in song_changes)} clips moves it "
+        f"by about {100 / min(c[3] for c in song_changes):.1f} points) changes by "
+        f"{worst[0]:+.2f} points at worst ({worst[1]}, {worst[2]}) and "
+        f"{max(song_changes)[0]:+.2f} at best.",
+    ]
     md += [
         "",
         "## Pretraining curves",

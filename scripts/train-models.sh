@@ -41,7 +41,7 @@ TRANSFER_EPOCHS="${TRANSFER_EPOCHS:-8}"
 FULL_EPOCHS="${FULL_EPOCHS:-3}"
 FULL_PATCHES="${FULL_PATCHES-1024}"
 PATIENCE="${PATIENCE:-3}"
-# Precision of the shipped model files: q4 (3.0 MB each) or int8 (6.5 MB); see the
+# Precision of the shipped model files: q4 (3.0-3.1 MB each) or int8 (6.5 MB); see the
 # README's "Model files" and results/real-music.md for what each costs against f32.
 PRECISION="${PRECISION:-q4}"
 DEVICE="${DEVICE:-cpu}"

@@ -24,7 +24,27 @@ fn store_error(e: impl std::fmt::Display) -> MerError {
     MerError::ModelFile(format!("cannot read the model weights: {e}"))
 }
 
-/// Serialises a classifier's weights at the given precision.
+/// Serialises a classifier's weights at the given precision; 4-bit weights are rounded
+/// with the output error on `calibration` in view ([`crate::packed::encode_calibrated`]),
+/// the other precisions as [`encode_weights`] does.
+pub fn encode_weights_calibrated(
+    model: &Classifier,
+    precision: Precision,
+    calibration: &Patches,
+) -> Result<Vec<u8>, MerError> {
+    if precision != Precision::Q4 {
+        return encode_weights(model, precision);
+    }
+    let copy = load_weights(
+        &encode_weights(model, Precision::F32)?,
+        Precision::F32,
+        &Device::flex(),
+    )?;
+    crate::packed::encode_calibrated(&copy, calibration)
+}
+
+/// Serialises a classifier's weights at the given precision (4-bit weights rounded to
+/// the nearest level).
 pub fn encode_weights(model: &Classifier, precision: Precision) -> Result<Vec<u8>, MerError> {
     let save = |m: &Classifier, half: bool| -> Result<Vec<u8>, MerError> {
         let mut store = BurnpackStore::from_bytes(None);

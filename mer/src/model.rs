@@ -395,7 +395,7 @@ impl RunningStats for Cpc {
 /// Dense, ReLU, dropout.
 #[derive(Module, Debug)]
 pub struct DenseLayer {
-    linear: Linear,
+    pub(crate) linear: Linear,
     dropout: Dropout,
 }
 
@@ -415,9 +415,9 @@ impl DenseLayer {
 /// One task head: two dense 512 layers with dropout, then the class logits.
 #[derive(Module, Debug)]
 pub struct TaskHead {
-    hidden1: DenseLayer,
-    hidden2: DenseLayer,
-    output: Linear,
+    pub(crate) hidden1: DenseLayer,
+    pub(crate) hidden2: DenseLayer,
+    pub(crate) output: Linear,
 }
 
 impl TaskHead {
@@ -465,12 +465,12 @@ impl ClassifierOutput {
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub encoder: Encoder,
-    dense1: DenseLayer,
-    dense2: DenseLayer,
-    dense3: DenseLayer,
-    quadrant: TaskHead,
-    arousal: TaskHead,
-    valence: TaskHead,
+    pub(crate) dense1: DenseLayer,
+    pub(crate) dense2: DenseLayer,
+    pub(crate) dense3: DenseLayer,
+    pub(crate) quadrant: TaskHead,
+    pub(crate) arousal: TaskHead,
+    pub(crate) valence: TaskHead,
 }
 
 impl Classifier {

@@ -268,7 +268,9 @@ fn precisions_on_a_trained_model() {
     for (precision, size, diff) in round_trip(&model, &device) {
         let (max_size, tolerance) = match precision {
             Precision::F32 => (26_500_000, 1e-6),
-            Precision::F16 => (13_300_000, 1e-3),
+            // 2.0e-3 on the shipped files since their kernels keep a scale per filter: the
+            // small filters they now hold finely feel f16's rounding through the BatchNorms.
+            Precision::F16 => (13_300_000, 4e-3),
             // One scale per tensor cannot hold the shipped 4-bit weights' per-block scales.
             Precision::Int8 => (7_000_000, 0.13),
             // The reference is the shipped 4-bit model itself: requantizing changes nothing.

@@ -42,7 +42,12 @@ pub(super) fn export_scored(
         music,
         split,
     } = *t;
-    let weights = mer::inference::encode_weights(model, precision)?;
+    let weights = if precision == Precision::Q4 {
+        let calibration = calibration_patches(music, &split.part(&music.songs, "train")?);
+        mer::inference::encode_weights_calibrated(model, precision, &calibration)?
+    } else {
+        mer::inference::encode_weights(model, precision)?
+    };
     let mut file = ModelFile {
         meta: ModelMeta {
             training: serde_json::json!({
@@ -75,6 +80,32 @@ pub(super) fn export_scored(
     let evaluation = evaluate_songs(&classifier, music, &test_idx, "test", device)?;
     file.meta.metrics = serde_json::json!({ "test": evaluation.summary() });
     Ok((file, evaluation))
+}
+
+/// Patches of the training part that 4-bit rounding is calibrated on (enough for the
+/// first dense layer's 7 936 inputs to be well spread; more costs memory and minutes).
+const CALIBRATION_PATCHES: usize = 8192;
+
+/// Up to [`CALIBRATION_PATCHES`] patches of the songs `idx`, evenly spaced over all of
+/// their patches so that every song contributes.
+fn calibration_patches(music: &MusicSet, idx: &[usize]) -> mer::Patches {
+    let all: Vec<(usize, usize)> = idx
+        .iter()
+        .flat_map(|&s| (0..music.patches[s].n).map(move |p| (s, p)))
+        .collect();
+    let n = all.len().min(CALIBRATION_PATCHES);
+    let [n_mels, frames] = mer::model::PATCH;
+    let mut data = Vec::with_capacity(n * n_mels * frames);
+    for k in 0..n {
+        let (s, p) = all[k * all.len() / n];
+        data.extend_from_slice(music.patches[s].patch(p));
+    }
+    mer::Patches {
+        n,
+        n_mels,
+        frames,
+        data,
+    }
 }
 
 /// `trainer export`: a finished transfer run's model at another precision, from the run's
