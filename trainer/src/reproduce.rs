@@ -147,6 +147,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                     epoch_patches: o.epoch_patches,
                     seed,
                     schedule: PretrainConfig::schedule(),
+                    packs: Vec::new(),
                 };
                 commands::pretrain(&cfg, &pre_dir, &cache, devices)
                     .with_context(|| format!("pretraining {}", pre_dir.display()))?;
@@ -185,6 +186,7 @@ pub fn reproduce(o: &ReproduceOptions, out: &Path, devices: &[Device]) -> Result
                             precision: o.precision,
                             schedules: TransferConfig::schedules(),
                             fold: None,
+                            music_pack: None,
                         };
                         if mode == TransferMode::Full {
                             let sibling = out.join("transfer").join(format!(

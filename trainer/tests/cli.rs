@@ -3,10 +3,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{stderr, stdout, trainer, write_features};
+use common::{assert_clean_failure, stderr, stdout, trainer, write_features};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -49,20 +49,6 @@ fn features(audio: &Path, dir: &Path) -> (Vec<u64>, Vec<f32>) {
     ));
     write_features(audio, &out);
     load_npy(&out)
-}
-
-/// A failing run: non-zero exit, one line on stderr naming `name`, no panic.
-fn assert_clean_failure(o: &Output, name: &str, problem: &str) {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(lines.len(), 1, "one error line expected: {err}");
-    assert!(lines[0].contains(name), "error does not name {name}: {err}");
-    assert!(
-        lines[0].to_lowercase().contains(problem),
-        "error does not say {problem:?}: {err}"
-    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use common::{clip, ok, s, trainer, utterance, write_mono};
+use common::{ok, s, trainer, utterance, write_mono, write_music_set};
 use mer::ModelFile;
 use mer::model_file::Precision;
 
@@ -47,23 +47,7 @@ fn corpora() -> &'static Corpora {
                 );
             }
         }
-        let music = root.join("music");
-        std::fs::create_dir_all(music.join("audio")).unwrap();
-        let mut csv = String::from("Songs,Quads,Arousal,Valence\n");
-        for q in 0..4 {
-            for i in 0..6u64 {
-                let name = format!("audio/q{}_{i}.wav", q + 1);
-                write_mono(&music.join(&name), 22_050, &clip(q, 3.0, i));
-                let a = if q < 2 { "positive" } else { "negative" };
-                let v = if q == 0 || q == 3 {
-                    "positive"
-                } else {
-                    "negative"
-                };
-                csv += &format!("./{name},Q{},{a},{v}\n", q + 1);
-            }
-        }
-        std::fs::write(music.join("annotations.csv"), csv).unwrap();
+        write_music_set(&root.join("music"), 6);
         Corpora { _dir: dir, root }
     })
 }

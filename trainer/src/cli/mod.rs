@@ -48,6 +48,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compute a speech folder's or a music set's features once into a feature pack: one
+    /// checksummed file of f16 log-mel frames (and, for music, the labels) that `pretrain
+    /// --speech`, `transfer --music`, `evaluate --music` and `baselines --music` take in
+    /// place of the folder or CSV, so that a run needs no audio
+    Pack(training::Pack),
     /// Pretrain an encoder on speech without labels (DAE = the paper's SCAE, or CPC)
     Pretrain(training::Pretrain),
     /// Transfer a pretrained encoder to the multi-task music emotion classifier
@@ -98,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Features { audio, out } => tools::features(&audio, &out)?,
         Command::Predict(p) => return p.run(),
         Command::Inspect { model, json } => tools::inspect(&model, json)?,
+        Command::Pack(p) => p.run()?,
         Command::Pretrain(p) => p.run()?,
         Command::Transfer(t) => t.run()?,
         Command::Evaluate(e) => e.run()?,

@@ -1,7 +1,7 @@
-//! The training commands' flags and how each runs: pretrain; transfer (one run, one that
-//! starts from a Feat. Ext. run's frozen phase, or k folds); evaluate and export, scored as
-//! [`Scoring`] says; the baselines; reproduce. (Their descriptions in the help are the
-//! doc comments of [`super::Command`]'s variants.)
+//! The training commands' flags and how each runs: pack; pretrain; transfer (one run, one
+//! that starts from a Feat. Ext. run's frozen phase, or k folds); evaluate and export,
+//! scored as [`Scoring`] says; the baselines; reproduce. (Their descriptions in the help
+//! are the doc comments of [`super::Command`]'s variants.)
 
 use std::path::{Path, PathBuf};
 
@@ -9,12 +9,70 @@ use anyhow::{Result, bail};
 use mer::model_file::{Precision, TransferMode};
 
 use super::devices::{DeviceArg, TrainDevices, device};
-use super::values::{self, finite, midpoint, positive};
+use super::values::{self, finite, midpoint, positive, positive_hours};
 use crate::baselines;
 use crate::commands::{self, PretrainConfig, TransferConfig};
-use crate::data::{AvMapping, FeatureCache};
+use crate::data::pack::{self, Corpus};
+use crate::data::{AvMapping, FeatureCache, SpeechSource};
 use crate::evaluation::Evaluation;
 use crate::reproduce::{self, ReproduceOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Pack {
+    /// Speech folder, as LANG=DIR or DIR (the language is then the folder's name): every
+    /// audio file, in an order that `pretrain --speech PACK --hours H --seed S` draws
+    /// from exactly as from the folder
+    #[arg(long, required_unless_present = "music", conflicts_with = "music")]
+    speech: Option<SpeechSource>,
+    /// With --speech: only the files `pretrain --hours H --seed SEED` would draw
+    #[arg(long, value_parser = positive_hours, requires = "speech")]
+    hours: Option<f64>,
+    /// The seed of the --hours draw
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Music set, read as `transfer --music` reads it: an annotation CSV, or a DEAM, PMEmo
+    /// or emoMusic folder; the pack keeps its labels
+    #[arg(long)]
+    music: Option<PathBuf>,
+    /// With --music: the midpoint of continuous ratings the labels are made with (default:
+    /// the corpus's own, or 0 for a CSV); runs on the pack use it
+    #[arg(long, value_parser = finite, requires = "music")]
+    av_midpoint: Option<f64>,
+    /// With --music: the set's name in model files (default: the CSV's folder name)
+    #[arg(long, requires = "music")]
+    music_name: Option<String>,
+    /// Feature cache folder to read and fill (default: none, the features are computed
+    /// afresh)
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// The pack to write (by convention NAME.merfeat; written atomically)
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl Pack {
+    pub fn run(self) -> Result<()> {
+        let cache = self.cache.as_deref();
+        let summary = match (&self.speech, &self.music) {
+            (Some(speech), _) => {
+                commands::pack_speech(speech, self.hours, self.seed, cache, &self.out)?
+            }
+            (None, Some(music)) => {
+                let mapping = AvMapping {
+                    midpoint: midpoint(self.av_midpoint, music)?,
+                };
+                let name = self
+                    .music_name
+                    .clone()
+                    .unwrap_or_else(|| music_folder_name(music));
+                commands::pack_music(music, mapping, &name, cache, &self.out)?
+            }
+            (None, None) => bail!("give --speech DIR or --music CSV"),
+        };
+        println!("{}", summary.line());
+        Ok(())
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Pretrain {
@@ -43,8 +101,8 @@ impl Pretrain {
 pub struct Transfer {
     #[command(flatten)]
     cfg: TransferConfig,
-    /// Name of the music set stored in the model (default: the CSV's folder name);
-    /// `a+b` names a CSV that joins two sets
+    /// Name of the music set stored in the model (default: the CSV's folder name, or the
+    /// name a feature pack was made with); `a+b` names a CSV that joins two sets
     #[arg(long, display_order = 2)]
     music_name: Option<String>,
     /// With --mode full: a finished Feat. Ext. run of the same encoder, music and
@@ -105,8 +163,14 @@ impl Transfer {
     }
 }
 
-/// The name of the folder that holds a music set's CSV, or "music".
+/// The name of the folder that holds a music set's CSV, the name a feature pack of one was
+/// made with, or "music".
 fn music_folder_name(music: &Path) -> String {
+    if pack::is_pack(music)
+        && let Ok(Corpus::Music { name, .. }) = pack::peek(music)
+    {
+        return name;
+    }
     std::fs::canonicalize(music)
         .ok()
         .and_then(|p| {
@@ -121,6 +185,8 @@ fn music_folder_name(music: &Path) -> String {
 pub struct Evaluate {
     #[arg(long)]
     model: PathBuf,
+    /// Music set: an annotation CSV, a DEAM, PMEmo or emoMusic folder, or a feature pack
+    /// of one (`trainer pack --music`)
     #[arg(long)]
     music: PathBuf,
     /// train, val, test (the split written beside the model) or all
@@ -175,7 +241,8 @@ impl Export {
 
 #[derive(clap::Args, Debug)]
 pub struct Baselines {
-    /// Music set: an annotation CSV, or a DEAM, PMEmo or emoMusic folder
+    /// Music set: an annotation CSV, a DEAM, PMEmo or emoMusic folder, or a feature pack
+    /// of one (`trainer pack --music`)
     #[arg(long)]
     music: PathBuf,
     /// Midpoint of continuous ratings (default: the corpus's own, or 0 for a CSV)

@@ -30,6 +30,7 @@ pub fn transfer_folds(
     if folds < 2 {
         bail!("--folds {folds}: cross-validation needs at least 2 folds");
     }
+    let cfg = &cfg.with_music_pack()?;
     let music = cfg.load_music(cache_dir)?;
     if folds > music.songs.len() {
         bail!(

@@ -1,9 +1,10 @@
-//! The training commands (pretrain, transfer with its folds, export, evaluate) and what
-//! they share: the feature cache's place, a music set with its features, the training
+//! The training commands (pretrain, transfer with its folds, export, evaluate, pack) and
+//! what they share: the feature cache's place, a music set with its features, the training
 //! devices.
 
 mod export;
 mod folds;
+mod pack;
 mod pretrain;
 mod transfer;
 
@@ -13,11 +14,12 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use mer::Patches;
 
-use crate::data::{self, AvMapping, FeatureCache, Song};
+use crate::data::{self, AvMapping, FeatureCache, FeaturePack, Song};
 use crate::train::{LoopOptions, PatchLabels, PatchSet};
 
 pub use export::{evaluate, export};
 pub use folds::{FoldMetric, FoldReport, transfer_folds};
+pub use pack::{PackSummary, pack_music, pack_speech};
 pub use pretrain::{PretrainConfig, PretrainMethod, load_encoder, pretrain};
 pub use transfer::{TransferConfig, reuse_frozen_phase, transfer};
 
@@ -80,7 +82,12 @@ pub struct MusicSet {
     pub patches: Vec<Patches>,
 }
 
+/// A music set: an annotation CSV or a corpus folder (features through the cache), or a
+/// feature pack of one.
 pub fn load_music(csv: &Path, mapping: AvMapping, cache: &FeatureCache) -> Result<MusicSet> {
+    if data::is_pack(csv) {
+        return packed_music(csv, mapping);
+    }
     let songs = data::read_music(csv, mapping)?;
     let paths: Vec<PathBuf> = songs.iter().map(|s| s.path.clone()).collect();
     let feats = features_of(cache, &paths, &csv.display().to_string());
@@ -100,6 +107,43 @@ pub fn load_music(csv: &Path, mapping: AvMapping, cache: &FeatureCache) -> Resul
     }
     if kept.is_empty() {
         bail!("{}: no song with usable audio", csv.display());
+    }
+    Ok(MusicSet {
+        songs: kept,
+        patches,
+    })
+}
+
+/// The music set of a feature pack, whose labels were made with `mapping`'s midpoint.
+fn packed_music(path: &Path, mapping: AvMapping) -> Result<MusicSet> {
+    let mut pack = FeaturePack::open(path)?;
+    let (_, midpoint, songs) = pack.music()?;
+    if midpoint != mapping.midpoint {
+        bail!(
+            "{}: its labels were made with the arousal/valence midpoint {midpoint}, not {}; \
+             pack the music again with --av-midpoint {}",
+            path.display(),
+            mapping.midpoint,
+            mapping.midpoint
+        );
+    }
+    let songs: Vec<Song> = songs.iter().map(|e| e.song.clone()).collect();
+    let (mut kept, mut patches) = (Vec::new(), Vec::new());
+    for (i, song) in songs.into_iter().enumerate() {
+        let p = pack.patches(i)?;
+        if p.n > 0 {
+            kept.push(song);
+            patches.push(p);
+        } else {
+            eprintln!(
+                "warning: {} in {}: shorter than one patch; skipped",
+                song.name,
+                path.display()
+            );
+        }
+    }
+    if kept.is_empty() {
+        bail!("{}: no song with usable audio", path.display());
     }
     Ok(MusicSet {
         songs: kept,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{features_of, loop_options};
 use crate::cli::values::{positive, positive_hours};
-use crate::data::{self, FeatureCache, SpeechSource};
+use crate::data::{self, FeatureCache, PackRef, SpeechSource, Utterance};
 use crate::run::{Run, load_record};
 use crate::train::{self, CpcObjective, PatchSet, Schedule};
 
@@ -52,7 +52,8 @@ pub struct PretrainConfig {
     #[arg(long, value_enum, default_value_t = CpcObjective::Binary, display_order = 6)]
     pub objective: CpcObjective,
     /// Speech folder, as LANG=DIR (e.g. eng=/data/LibriSpeech) or DIR; repeat to mix
-    /// corpora in equal hours
+    /// corpora in equal hours. A feature pack (`trainer pack --speech`, known by its
+    /// content) stands in for its folder: a pack of a whole folder draws the same files
     #[arg(long, required = true)]
     pub speech: Vec<SpeechSource>,
     /// Hours of speech drawn at random (seeded); all when absent
@@ -70,6 +71,10 @@ pub struct PretrainConfig {
     pub seed: u64,
     #[arg(skip = PretrainConfig::schedule())]
     pub schedule: Schedule,
+    /// The feature packs among `speech`, with their checksums: what the run trained on.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packs: Vec<PackRef>,
 }
 
 impl PretrainConfig {
@@ -86,6 +91,19 @@ impl PretrainConfig {
         }
     }
 
+    /// This configuration with `packs` naming the feature packs among its speech corpora
+    /// as they are now.
+    pub fn with_packs(&self) -> Result<Self> {
+        let mut packs = Vec::new();
+        for s in &self.speech {
+            packs.extend(PackRef::of(&s.dir)?);
+        }
+        Ok(Self {
+            packs,
+            ..self.clone()
+        })
+    }
+
     pub fn languages(&self) -> Vec<String> {
         let mut l: Vec<String> = self.speech.iter().map(|s| s.language.clone()).collect();
         l.dedup();
@@ -99,6 +117,7 @@ pub fn pretrain(
     cache_dir: &Path,
     devices: &[Device],
 ) -> Result<()> {
+    let cfg = &cfg.with_packs()?;
     let run = Run::open(out, cfg)?;
     if run.done() {
         run.log(&format!("{}: already complete", out.display()));
@@ -107,15 +126,7 @@ pub fn pretrain(
     if cfg.speech.is_empty() {
         bail!("no --speech folder given");
     }
-    let files = data::draw_speech(&cfg.speech, cfg.hours, cfg.seed)?;
-    let cache = FeatureCache::new(cache_dir)?;
-    let paths: Vec<PathBuf> = files.iter().map(|f| f.1.clone()).collect();
-    let patches: Vec<Patches> = features_of(&cache, &paths, "speech")
-        .into_iter()
-        .flatten()
-        .filter(|p| p.n > 0)
-        .collect();
-    let set = PatchSet::new(patches);
+    let set = PatchSet::new(speech_patches(cfg, cache_dir)?);
     // docs/METHOD.md, "Pretraining schedule": 85 % train / 15 % validation, by utterance.
     let (train_set, val_set) = set.split_files(0.15, cfg.seed);
     run.log(&format!(
@@ -164,6 +175,39 @@ pub fn pretrain(
     }))?;
     run.log(&format!("pretraining done: {}", run.best_path().display()));
     Ok(())
+}
+
+/// The patches of the utterances drawn (those with at least one), from the feature cache
+/// or the packs, in the order drawn.
+fn speech_patches(cfg: &PretrainConfig, cache_dir: &Path) -> Result<Vec<Patches>> {
+    let mut draw = data::draw_speech(&cfg.speech, cfg.hours, cfg.seed)?;
+    // The packs opened are those recorded (their content checked against their checksum).
+    for (recorded, opened) in cfg.packs.iter().zip(&draw.packs) {
+        if recorded.sha256 != opened.sha256() {
+            bail!(
+                "{}: changed while the run started (SHA-256 {}, recorded {})",
+                recorded.path.display(),
+                opened.sha256(),
+                recorded.sha256
+            );
+        }
+    }
+    let paths: Vec<PathBuf> = draw.files();
+    let mut from_files = if paths.is_empty() {
+        Vec::new()
+    } else {
+        features_of(&FeatureCache::new(cache_dir)?, &paths, "speech")
+    }
+    .into_iter();
+    let mut patches = Vec::with_capacity(draw.drawn.len());
+    for (_, utterance, _) in &draw.drawn {
+        let p = match utterance {
+            Utterance::File(_) => from_files.next().flatten(),
+            Utterance::Packed { pack, entry } => Some(draw.packs[*pack].patches(*entry)?),
+        };
+        patches.extend(p.filter(|p| p.n > 0));
+    }
+    Ok(patches)
 }
 
 fn set_sizes(train: &PatchSet, val: &PatchSet) -> serde_json::Value {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::export::{TrainedRun, export_scored};
 use super::{MusicSet, load_encoder, load_music, loop_options, patch_set};
 use crate::cli::values::{self, positive};
-use crate::data::{self, AvMapping, FeatureCache, SplitFile};
+use crate::data::{self, AvMapping, FeatureCache, PackRef, SplitFile};
 use crate::io::write_atomic;
 use crate::run::Run;
 use crate::train::{self, LoopOptions, Schedule, TransferPlan, TransferSchedules};
@@ -25,7 +25,8 @@ pub struct TransferConfig {
     #[arg(long)]
     pub encoder: PathBuf,
     /// Music set: an annotation CSV (Songs, Quads[, Arousal, Valence]; or continuous
-    /// Arousal, Valence), or a DEAM, PMEmo or emoMusic folder as unpacked
+    /// Arousal, Valence), or a DEAM, PMEmo or emoMusic folder as unpacked, or a feature
+    /// pack of one (`trainer pack --music`, known by its content)
     #[arg(long)]
     pub music: PathBuf,
     #[arg(skip)]
@@ -63,15 +64,32 @@ pub struct TransferConfig {
     #[arg(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<[usize; 2]>,
+    /// `music` when it is a feature pack, with its checksum: what the run trained on.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub music_pack: Option<PackRef>,
 }
 
 impl TransferConfig {
-    /// The run's music set, its features from the cache in `cache_dir`.
+    /// The run's music set, its features from the cache in `cache_dir`, or from the
+    /// feature pack the run recorded (refused if it is another now).
     pub(super) fn load_music(&self, cache_dir: &Path) -> Result<MusicSet> {
         let mapping = AvMapping {
             midpoint: self.av_midpoint,
         };
+        if let Some(recorded) = &self.music_pack {
+            recorded.check()?;
+        }
         load_music(&self.music, mapping, &FeatureCache::new(cache_dir)?)
+    }
+
+    /// This configuration with `music_pack` naming its music's feature pack as it is now
+    /// (none when the music is a CSV or a folder).
+    pub fn with_music_pack(&self) -> Result<Self> {
+        Ok(Self {
+            music_pack: PackRef::of(&self.music)?,
+            ..self.clone()
+        })
     }
 
     /// [`Self::schedules`] with another early-stopping patience for both phases.
@@ -110,6 +128,7 @@ impl TransferConfig {
 /// music, split, schedule and seed: copy that finished phase into `full` instead of
 /// training it twice. Refuses a Feat. Ext. run that is unfinished or was trained otherwise.
 pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) -> Result<()> {
+    let cfg = &cfg.with_music_pack()?;
     let (theirs, mine) = (Run::at(feat_ext), Run::at(full));
     // A run already begun there goes on as it is (its own phase, or the copy made before);
     // without its config.json nothing was trained there yet, and the copy is made (again).
@@ -127,7 +146,8 @@ pub fn reuse_frozen_phase(feat_ext: &Path, full: &Path, cfg: &TransferConfig) ->
             c.epoch_patches,
             c.seed,
             c.schedules.feat_ext,
-            c.fold
+            c.fold,
+            c.music_pack
         ])
     };
     if their_cfg.mode != TransferMode::FeatExt || key(&their_cfg) != key(cfg) {
@@ -174,6 +194,7 @@ pub fn transfer(
     cache_dir: &Path,
     devices: &[Device],
 ) -> Result<PathBuf> {
+    let cfg = &cfg.with_music_pack()?;
     let run = Run::open(out, cfg)?;
     let model_path = run.model_path();
     if run.done() && model_path.exists() {

@@ -30,9 +30,23 @@ pub struct Song {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratings: Option<[f64; 2]>,
     /// People's ratings over time, where the corpus has them: (seconds from the start of
-    /// the audio file, arousal, valence), sorted by time; NaN where one is missing.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// the audio file, arousal, valence), sorted by time; NaN where one is missing (null in
+    /// JSON, as serde_json writes NaN).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nan_for_null"
+    )]
     pub dynamic: Vec<[f64; 3]>,
+}
+
+/// Reads back what serde_json writes for NaN (null) as NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[f64; 3]>, D::Error> {
+    let rows: Vec<[Option<f64>; 3]> = Deserialize::deserialize(d)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.map(|x| x.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 impl Song {
@@ -78,8 +92,19 @@ pub fn read_music(path: &Path, mapping: AvMapping) -> Result<Vec<Song>> {
 }
 
 /// The midpoint of continuous ratings in a music set when none is given: the scale's own
-/// midpoint for a public corpus's folder, 0 for a CSV (CH-818's scale).
+/// midpoint for a public corpus's folder, 0 for a CSV (CH-818's scale), the one its labels
+/// were made with for a feature pack.
 pub fn default_midpoint(path: &Path) -> Result<f64> {
+    if super::is_pack(path) {
+        return match super::pack::peek(path)? {
+            super::pack::Corpus::Music { av_midpoint, .. } => Ok(av_midpoint),
+            speech => bail!(
+                "{}: a feature pack of {}, not of music",
+                path.display(),
+                speech.kind()
+            ),
+        };
+    }
     if path.is_dir() {
         Ok(crate::corpus::public::Corpus::detect(path)?.midpoint())
     } else {

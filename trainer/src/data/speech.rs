@@ -1,5 +1,6 @@
-//! Speech corpora: audio files found under folders, their durations from the headers, and
-//! the seeded draw of so many hours from one or several languages.
+//! Speech corpora: audio files found under folders (or feature packs of them), their
+//! durations from the headers, and the seeded draw of so many hours from one or several
+//! languages.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::pack::{self, Corpus, FeaturePack};
 use crate::io;
 
 /// File extensions read as audio when scanning folders.
@@ -86,16 +88,19 @@ pub fn duration_seconds(path: &Path) -> Result<f64> {
     }
 }
 
-/// A speech corpus: a language code and a folder.
+/// A speech corpus: a language code and a folder, or a feature pack of one
+/// ([`super::pack`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SpeechSource {
     pub language: String,
+    /// The folder, or the feature pack.
     pub dir: PathBuf,
 }
 
 impl std::str::FromStr for SpeechSource {
     type Err = String;
-    /// `LANG=DIR`, or `DIR` (the language is then the folder's name).
+    /// `LANG=DIR`, or `DIR` (the language is then the folder's name, or the language a
+    /// feature pack was made with).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('=') {
             Some((lang, dir)) if !lang.is_empty() && !lang.contains('/') => Ok(Self {
@@ -104,6 +109,11 @@ impl std::str::FromStr for SpeechSource {
             }),
             _ => {
                 let dir = PathBuf::from(s);
+                if pack::is_pack(&dir)
+                    && let Ok(Corpus::Speech { language, .. }) = pack::peek(&dir)
+                {
+                    return Ok(Self { language, dir });
+                }
                 let language = dir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -114,24 +124,81 @@ impl std::str::FromStr for SpeechSource {
     }
 }
 
+/// Where a drawn utterance's features come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Utterance {
+    /// An audio file.
+    File(PathBuf),
+    /// Entry `entry` of the feature pack [`SpeechDraw::packs`]`[pack]`.
+    Packed { pack: usize, entry: usize },
+}
+
+/// The utterances drawn from speech corpora, and the feature packs among the corpora
+/// (opened and checked).
+pub struct SpeechDraw {
+    /// (language, utterance, seconds): corpus by corpus, each in the order drawn.
+    pub drawn: Vec<(String, Utterance, f64)>,
+    pub packs: Vec<FeaturePack>,
+}
+
+impl SpeechDraw {
+    /// The audio files drawn, in order.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.drawn
+            .iter()
+            .filter_map(|(_, u, _)| match u {
+                Utterance::File(p) => Some(p.clone()),
+                Utterance::Packed { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// What one corpus offers to draw from: its audio files (sorted), or a pack's entries (in
+/// the same order, when it packs a whole folder).
+enum Candidates {
+    Files(Vec<PathBuf>),
+    Pack(usize),
+}
+
 /// The files drawn from each speech corpus: a seeded random subset of `hours` in all,
-/// split equally between the corpora (the paper's mixture), or everything.
-pub fn draw_speech(
-    sources: &[SpeechSource],
-    hours: Option<f64>,
-    seed: u64,
-) -> Result<Vec<(String, PathBuf, f64)>> {
+/// split equally between the corpora (the paper's mixture), or everything. A feature pack
+/// of a whole folder draws exactly the files (and in the order) that the folder draws.
+pub fn draw_speech(sources: &[SpeechSource], hours: Option<f64>, seed: u64) -> Result<SpeechDraw> {
     let mut drawn = Vec::new();
+    let mut packs = Vec::new();
     for (i, src) in sources.iter().enumerate() {
-        let files = scan_audio(&src.dir)?;
-        if files.is_empty() {
-            bail!(
-                "{}: no audio files ({})",
-                src.dir.display(),
-                AUDIO_EXTENSIONS.join(", ")
-            );
-        }
-        let mut order: Vec<usize> = (0..files.len()).collect();
+        let candidates = if src.dir.is_file() {
+            let pack = FeaturePack::open(&src.dir)?;
+            let (language, _) = pack.speech()?;
+            if language != src.language {
+                eprintln!(
+                    "warning: {}: packed as {language:?} speech, used as {:?}",
+                    src.dir.display(),
+                    src.language
+                );
+            }
+            if pack.is_empty() {
+                bail!("{}: a feature pack without speech", src.dir.display());
+            }
+            packs.push(pack);
+            Candidates::Pack(packs.len() - 1)
+        } else {
+            let files = scan_audio(&src.dir)?;
+            if files.is_empty() {
+                bail!(
+                    "{}: no audio files ({})",
+                    src.dir.display(),
+                    AUDIO_EXTENSIONS.join(", ")
+                );
+            }
+            Candidates::Files(files)
+        };
+        let n = match &candidates {
+            Candidates::Files(files) => files.len(),
+            Candidates::Pack(p) => packs[*p].len(),
+        };
+        let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut StdRng::seed_from_u64(
             seed ^ ((i as u64 + 1) * 0x9E37_79B9),
         ));
@@ -142,15 +209,37 @@ pub fn draw_speech(
             if budget.is_some_and(|b| total >= b) {
                 break;
             }
-            let path = &files[idx];
-            match duration_seconds(path) {
+            let (utterance, seconds) = match &candidates {
+                Candidates::Files(files) => (
+                    Utterance::File(files[idx].clone()),
+                    duration_seconds(&files[idx]),
+                ),
+                Candidates::Pack(p) => (
+                    Utterance::Packed {
+                        pack: *p,
+                        entry: idx,
+                    },
+                    packs[*p].speech()?.1[idx]
+                        .seconds
+                        .context("its audio was unreadable when it was packed"),
+                ),
+            };
+            match seconds {
                 Ok(s) => {
                     total += s;
-                    drawn.push((src.language.clone(), path.clone(), s));
+                    drawn.push((src.language.clone(), utterance, s));
                 }
                 Err(e) => {
                     skipped += 1;
-                    eprintln!("warning: {}: skipped: {e:#}", path.display());
+                    let name = match &candidates {
+                        Candidates::Files(files) => files[idx].display().to_string(),
+                        Candidates::Pack(p) => format!(
+                            "{} in {}",
+                            packs[*p].header().corpus.name(idx),
+                            src.dir.display()
+                        ),
+                    };
+                    eprintln!("warning: {name}: skipped: {e:#}");
                 }
             }
         }
@@ -176,7 +265,7 @@ pub fn draw_speech(
             }
         );
     }
-    Ok(drawn)
+    Ok(SpeechDraw { drawn, packs })
 }
 
 #[cfg(test)]

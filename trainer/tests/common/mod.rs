@@ -124,3 +124,42 @@ pub fn clip(q: usize, seconds: f32, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// A 4Q-emotion-style music set under `dir`: `per_quadrant` clips of 3 s per quadrant
+/// (`audio/qQ_I.wav`, 22.05 kHz) and `annotations.csv` naming their quadrant, arousal and
+/// valence. Returns the CSV's path.
+pub fn write_music_set(dir: &Path, per_quadrant: u64) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("audio")).unwrap();
+    let mut csv = String::from("Songs,Quads,Arousal,Valence\n");
+    for q in 0..4 {
+        for i in 0..per_quadrant {
+            let name = format!("audio/q{}_{i}.wav", q + 1);
+            write_mono(&dir.join(&name), 22_050, &clip(q, 3.0, i));
+            let a = if q < 2 { "positive" } else { "negative" };
+            let v = if q == 0 || q == 3 {
+                "positive"
+            } else {
+                "negative"
+            };
+            csv += &format!("./{name},Q{},{a},{v}\n", q + 1);
+        }
+    }
+    let path = dir.join("annotations.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// A failing run: non-zero exit, one error line on stderr naming `name` and saying
+/// `problem` (in any case), no panic.
+pub fn assert_clean_failure(o: &Output, name: &str, problem: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    assert!(lines[0].contains(name), "error does not name {name}: {err}");
+    assert!(
+        lines[0].to_lowercase().contains(&problem.to_lowercase()),
+        "error does not say {problem:?}: {err}"
+    );
+}
