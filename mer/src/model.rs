@@ -20,7 +20,9 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softmax};
 
-use crate::ops::{conv_relu_batch_norm, conv_transpose2d_layer, max_pool_layer};
+use crate::ops::{
+    conv_relu_batch_norm, conv_transpose2d_layer, dropout_layer, max_pool_layer, relu_batch_norm,
+};
 
 /// Name of the classifier's network definition, stored in model files.
 pub const ARCHITECTURE: &str = "classifier";
@@ -123,7 +125,7 @@ impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = conv_relu_batch_norm(&self.conv1, &self.bn1, x);
         let x = conv_relu_batch_norm(&self.conv2, &self.bn2, x);
-        self.dropout.forward(max_pool_layer(&self.pool, x))
+        dropout_layer(&self.dropout, max_pool_layer(&self.pool, x))
     }
 }
 
@@ -217,7 +219,7 @@ impl DeconvLayer {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(relu(conv_transpose2d_layer(&self.conv, x)))
+        relu_batch_norm(&self.bn, conv_transpose2d_layer(&self.conv, x))
     }
 }
 
@@ -251,10 +253,10 @@ impl Decoder {
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
         let x = upsample_mel(upsample_mel(z, 2), 2);
         let x = self.deconv2.forward(self.deconv1.forward(x));
-        let x = self.dropout.forward(x);
+        let x = dropout_layer(&self.dropout, x);
         let x = upsample_mel(x, 4);
         let x = self.deconv4.forward(self.deconv3.forward(x));
-        let x = self.dropout.forward(x);
+        let x = dropout_layer(&self.dropout, x);
         let x = upsample_mel(x, 4);
         let x = self.deconv5.forward(x);
         sigmoid(conv_transpose2d_layer(&self.output, x))
@@ -408,7 +410,7 @@ impl DenseLayer {
     }
 
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.dropout.forward(relu(self.linear.forward(x)))
+        dropout_layer(&self.dropout, relu(self.linear.forward(x)))
     }
 }
 

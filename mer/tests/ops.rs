@@ -1,6 +1,6 @@
-//! `mer::ops` against burn's own `conv2d` (padding 1) and `max_pool2d` on the CPU backend: the
-//! same values forward, and the same gradients of the input, the kernel and the bias
-//! through autodiff.
+//! `mer::ops` against burn's own `conv2d` (padding 1), `max_pool2d` and `relu` +
+//! `BatchNorm` on the CPU backend: the same values forward, and the same gradients of the
+//! input and the parameters through autodiff.
 
 use burn::module::Param;
 use burn::nn::PaddingConfig2d;
@@ -242,6 +242,128 @@ fn other_layers_fall_back_to_burn() {
 /// forward and backward through our autodiff wrapper: the same values and gradients as on
 /// the CPU with our kernels.
 #[cfg(feature = "wgpu")]
+/// Training BatchNorm of a ReLU: output, gradients of the input, gamma and beta, and the
+/// running statistics after two steps, against burn's `relu` then `BatchNorm::forward`;
+/// also where the activation's mean is 50 times its spread (variances computed from
+/// sums of squares would cancel there).
+#[test]
+fn relu_batch_norm_trains_like_burn() {
+    use burn::nn::BatchNormConfig;
+    use mer::ops::relu_batch_norm;
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    for ([b, c, h, w], offset) in [
+        ([4, 32, 32, 31], 0.0),
+        ([3, 5, 7, 2], 0.0),
+        ([2, 8, 16, 31], 50.0),
+    ] {
+        let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+        let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+        let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device)
+            .add_scalar(offset);
+        let target = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            // A layer of its own: clones share their running statistics.
+            let mut bn = BatchNormConfig::new(c).with_momentum(0.3).init(&device);
+            bn.gamma = Param::from_tensor(gamma.clone());
+            bn.beta = Param::from_tensor(beta.clone());
+            let x = Param::from_tensor(x.clone()).val();
+            let forward = |bn: &burn::nn::BatchNorm, x: Tensor<4>| {
+                if ours {
+                    relu_batch_norm(bn, x)
+                } else {
+                    bn.forward(burn::tensor::activation::relu(x))
+                }
+            };
+            let y = forward(&bn, x.clone());
+            let grads = (y.clone() * target.clone()).sum().backward();
+            let dx = x.grad(&grads).unwrap();
+            let dgamma = bn.gamma.val().grad(&grads).unwrap();
+            let dbeta = bn.beta.val().grad(&grads).unwrap();
+            // A second batch: the running statistics blend both.
+            let _ = forward(&bn, x.clone().mul_scalar(0.5));
+            let stats = Tensor::cat(vec![bn.running_mean.value(), bn.running_var.value()], 0);
+            (y, dx, Tensor::cat(vec![dgamma, dbeta, stats], 0))
+        };
+        let (ours, theirs) = (run(true), run(false));
+        close(ours.0, theirs.0, "output");
+        close(ours.1, theirs.1, "input gradient");
+        let (a, b) = (
+            ours.2.into_data().try_to_vec::<f32>().unwrap(),
+            theirs.2.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= 2e-3 * (1.0 + y.abs()),
+                "gamma / beta gradients, running statistics (offset {offset}): {x} vs {y}"
+            );
+        }
+    }
+}
+
+/// Dropout in training: `x` times a mask of 0 and `1 / (1 - p)` keeping about `1 - p`
+/// of the values, whose gradient is the same mask; the same mask again after the same
+/// seed; the identity off autodiff, at probability 0, or with the layer's training off.
+#[test]
+fn dropout_trains_like_burn() {
+    use burn::nn::DropoutConfig;
+    use mer::ops::dropout_layer;
+    let device = Device::flex().autodiff();
+    let layer = DropoutConfig::new(0.25).init();
+    let x = Tensor::<4>::random([8, 16, 32, 31], Distribution::Uniform(1.0, 2.0), &device);
+    let run = |seed: u64| {
+        device.seed(seed);
+        let x = Param::from_tensor(x.clone()).val();
+        let y = dropout_layer(&layer, x.clone());
+        let grads = y.clone().sum().backward();
+        let dx = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        (y.into_data().try_to_vec::<f32>().unwrap(), dx)
+    };
+    let (y, dx) = run(5);
+    let xs = x.clone().into_data().try_to_vec::<f32>().unwrap();
+    let scale = 1.0 / 0.75f32;
+    let mut kept = 0usize;
+    for ((&y, &g), &x) in y.iter().zip(&dx).zip(&xs) {
+        if y == 0.0 {
+            assert_eq!(g, 0.0);
+        } else {
+            kept += 1;
+            assert!(
+                (y - x * scale).abs() <= 1e-6 * y.abs() && g == scale,
+                "{y} {g} {x}"
+            );
+        }
+    }
+    let share = kept as f64 / y.len() as f64;
+    assert!((share - 0.75).abs() < 0.01, "kept {share}");
+    assert_eq!(run(5).0, y, "the same seed, the same mask");
+    assert_ne!(run(6).0, y, "another seed, another mask");
+    // Dense layers' rank too.
+    let flat = Tensor::<2>::random([32, 512], Distribution::Uniform(1.0, 2.0), &device);
+    let zeros = dropout_layer(&layer, flat)
+        .equal_elem(0.0)
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    assert!((2_000..6_200).contains(&zeros), "{zeros} of 16 384 dropped");
+    // Where burn's Dropout is the identity, so is this.
+    let cpu = Device::flex();
+    let plain = Tensor::<4>::from_data(x.clone().into_data(), &cpu);
+    let same = |y: Tensor<4>| y.into_data().try_to_vec::<f32>().unwrap() == xs;
+    assert!(same(dropout_layer(&layer, plain)));
+    assert!(same(dropout_layer(
+        &DropoutConfig::new(0.0).init(),
+        x.clone()
+    )));
+    let frozen = layer.clone().freeze();
+    assert!(same(dropout_layer(&frozen, x.clone())));
+}
+
 #[test]
 fn wgpu_matches_the_cpu_kernels() {
     use burn::nn::BatchNormConfig;

@@ -1,7 +1,8 @@
-//! The encoder's two costly layers as operations of our own: the 3x3 "same" convolution
-//! (stride 1, padding 1) and the max-pooling over mel bands. burn's CPU backend runs them
-//! with our kernels ([`conv`], [`pool`]) and trains them with their backward passes; the
-//! GPU backends keep burn's own operations.
+//! The encoder's costly layers as operations of our own: the 3x3 "same" convolution
+//! (stride 1, padding 1), the max-pooling over mel bands, the training BatchNorm of a
+//! ReLU's output, and dropout's mask. burn's CPU backend runs them with our kernels
+//! ([`conv`], [`pool`], [`norm`], [`dropout`]) and trains them with their backward passes;
+//! the GPU backends keep burn's own operations.
 //!
 //! They plug in through burn's backend extension: [`EncoderOps`] is implemented for `Flex`
 //! (the kernels), for every cubecl runtime (`Cube`: wgpu, CUDA; the trait's default bodies,
@@ -10,6 +11,8 @@
 //! functions at the end are the `Tensor` fronts the networks call.
 
 pub mod conv;
+pub mod dropout;
+pub mod norm;
 pub mod pool;
 
 use burn::backend::tensor::FloatTensor;
@@ -87,6 +90,60 @@ pub trait EncoderOps: Backend {
         Self::float_add(Self::float_mul(y, scale), shift)
     }
 
+    /// The training BatchNorm of `relu(x)` (`x [b, c, h, w]`, `gamma` and `beta` `[c]`):
+    /// `(output, mean, variance)`, the batch's per-channel mean and biased variance of
+    /// `relu(x)`, as burn's `batch_norm_train` of the ReLU gives them.
+    fn relu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let r = Self::batch_norm_train(Self::relu(x), gamma, beta, epsilon);
+        (r.output, r.mean, r.variance)
+    }
+
+    /// The gradients of `x`, `gamma` and `beta` from the output's `grad`, for the `mean`
+    /// and `variance` the forward pass returned.
+    fn relu_batch_norm_train_grad(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let g = Self::batch_norm_train_backward(
+            Self::relu(x.clone()),
+            gamma,
+            mean,
+            variance,
+            epsilon,
+            grad,
+        );
+        let bool_dtype = burn::backend::get_or_init_device_settings::<Self>(&x.device()).bool_dtype;
+        let off = Self::float_lower_equal_elem(x, 0f32.into(), bool_dtype);
+        (
+            Self::float_mask_fill(g.x_grad, off, 0f32.into()),
+            g.gamma_grad,
+            g.beta_grad,
+        )
+    }
+
+    /// A training dropout's mask for a tensor shaped like `x` (on its device, in its
+    /// float type): each value `1 / (1 - prob)` with probability `1 - prob`, else 0, drawn
+    /// from the device's seeded generator. `x * mask` is what burn's `Dropout` computes.
+    fn dropout_mask_like(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
+        let keep = 1.0 - prob;
+        let mask = Self::float_random(
+            x.shape(),
+            burn::tensor::Distribution::Bernoulli(keep),
+            &x.device(),
+            x.dtype().into(),
+        );
+        Self::float_mul_scalar(mask, (1.0 / keep).into())
+    }
+
     /// `x [b, c, h, w]` -> `[b, c, h / k, w]`, the maximum of each window of `k` bands.
     fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
         Self::max_pool2d(x, [k, 1], [k, 1], [0, 0], [1, 1], false)
@@ -130,13 +187,13 @@ mod flex {
     use burn::backend::Flex;
     use burn::backend::TensorMetadata;
     use burn::backend::flex::FlexTensor;
-    use burn::backend::ops::FloatTensorOps;
+    use burn::backend::ops::{FloatTensorOps, IntTensorOps};
     use burn::backend::tensor::FloatTensor;
     use burn::tensor::{DType, TensorData};
 
     use super::EncoderOps;
     use super::conv::{self, Geometry};
-    use super::pool;
+    use super::{dropout, norm, pool};
 
     /// The tensor's values as contiguous f32: borrowed when they already are, else copied
     /// (and converted from another float type; the kernels compute in f32).
@@ -228,6 +285,70 @@ mod flex {
             tensor_like(y, &[geo.batch, geo.c_out, geo.height, geo.width], &x)
         }
 
+        fn relu_batch_norm_train(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            epsilon: f64,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            let geo = norm_geometry(&x);
+            let (y, mean, var) =
+                norm::forward(&values(&x), &values(&gamma), &values(&beta), epsilon, &geo);
+            let c = [geo.channels];
+            (
+                tensor_like(y, &x.shape().dims::<4>(), &x),
+                tensor_like(mean, &c, &gamma),
+                tensor_like(var, &c, &gamma),
+            )
+        }
+
+        fn relu_batch_norm_train_grad(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            mean: FloatTensor<Self>,
+            variance: FloatTensor<Self>,
+            epsilon: f64,
+            grad: FloatTensor<Self>,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            let geo = norm_geometry(&x);
+            let (dx, dgamma, dbeta) = norm::backward(
+                &values(&x),
+                &values(&gamma),
+                &values(&mean),
+                &values(&variance),
+                epsilon,
+                &values(&grad),
+                &geo,
+            );
+            let c = [geo.channels];
+            (
+                tensor_like(dx, &x.shape().dims::<4>(), &grad),
+                tensor_like(dgamma, &c, &gamma),
+                tensor_like(dbeta, &c, &gamma),
+            )
+        }
+
+        fn dropout_mask_like(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
+            // One seed from flex's seeded generator (two 32-bit draws), then the hash.
+            let draws = Flex::int_random(
+                [2].into(),
+                burn::tensor::Distribution::Uniform(0.0, 4_294_967_296.0),
+                &x.device(),
+                burn::tensor::IntDType::I64,
+            );
+            let draws = draws
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .unwrap_or_default();
+            let seed = draws
+                .iter()
+                .fold(0u64, |s, &d| (s << 32) | (d as u64 & 0xffff_ffff));
+            let shape = x.shape();
+            let dims: Vec<usize> = (0..shape.num_dims()).map(|i| shape[i]).collect();
+            tensor_like(dropout::mask(shape.num_elements(), prob, seed), &dims, &x)
+        }
+
         fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
             let geo = pool_geometry(&x, k);
             let y = pool::forward(&values(&x), &geo);
@@ -246,6 +367,15 @@ mod flex {
             let geo = pool_geometry(&x, k);
             let dx = pool::backward(&values(&x), &values(&grad), &geo);
             tensor_like(dx, &[geo.batch, geo.channels, geo.height, geo.width], &grad)
+        }
+    }
+
+    fn norm_geometry(x: &FlexTensor) -> norm::Geometry {
+        let [batch, channels, height, width]: [usize; 4] = x.shape().dims();
+        norm::Geometry {
+            batch,
+            channels,
+            plane: height * width,
         }
     }
 
@@ -329,7 +459,83 @@ mod autodiff {
         }
     }
 
+    #[derive(Debug)]
+    struct ReluBatchNormBackward;
+
+    impl<B: Backend + EncoderOps> Backward<B, 3> for ReluBatchNormBackward {
+        /// `x` and `gamma` checkpointed; the batch statistics as the forward pass made them.
+        type State = (
+            NodeId,
+            NodeId,
+            B::FloatTensorPrimitive,
+            B::FloatTensorPrimitive,
+            f64,
+        );
+
+        fn backward(
+            self,
+            ops: Ops<Self::State, 3>,
+            grads: &mut Gradients,
+            checkpointer: &mut Checkpointer,
+        ) {
+            let [node_x, node_gamma, node_beta] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            let (x, gamma, mean, variance, epsilon) = ops.state;
+            let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x);
+            let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma);
+            let (dx, dgamma, dbeta) =
+                B::relu_batch_norm_train_grad(x, gamma, mean, variance, epsilon, grad);
+            for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, g);
+                }
+            }
+        }
+    }
+
     impl<B: Backend + EncoderOps, C: CheckpointStrategy> EncoderOps for Autodiff<B, C> {
+        fn dropout_mask_like(x: FloatTensor<Self>, prob: f64) -> FloatTensor<Self> {
+            // A constant of the graph, as burn's random tensor is.
+            <FloatTensor<Self>>::new(B::dropout_mask_like(x.into_primitive(), prob))
+        }
+
+        fn relu_batch_norm_train(
+            x: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            epsilon: f64,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            // The statistics leave untracked, as burn's batch_norm_train leaves them.
+            let untracked = <FloatTensor<Self>>::new;
+            match ReluBatchNormBackward
+                .prepare::<C>([x.node(), gamma.node(), beta.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(mut prep) => {
+                    let x_state = prep.checkpoint(&x);
+                    let gamma_state = prep.checkpoint(&gamma);
+                    let (y, mean, var) = B::relu_batch_norm_train(
+                        x.into_primitive(),
+                        gamma.into_primitive(),
+                        beta.into_primitive(),
+                        epsilon,
+                    );
+                    let state = (x_state, gamma_state, mean.clone(), var.clone(), epsilon);
+                    (prep.finish(state, y), untracked(mean), untracked(var))
+                }
+                OpsKind::UnTracked(prep) => {
+                    let (y, mean, var) = B::relu_batch_norm_train(
+                        x.into_primitive(),
+                        gamma.into_primitive(),
+                        beta.into_primitive(),
+                        epsilon,
+                    );
+                    (prep.finish(y), untracked(mean), untracked(var))
+                }
+            }
+        }
+
         fn max_pool_mel(x: FloatTensor<Self>, k: usize) -> FloatTensor<Self> {
             match MaxPoolMelBackward
                 .prepare::<C>([x.node()])
@@ -417,14 +623,14 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// `bn(relu(conv(x)))` for a burn `Conv2d` layer (3x3, "same") and `BatchNorm` layer:
 /// off autodiff, where the BatchNorm uses its running statistics, in one pass
 /// ([`EncoderOps::conv3x3_relu_affine`] with `scale = gamma / sqrt(var + eps)` and `shift =
-/// beta - mean scale`); on autodiff, where it may train, as the three layers.
+/// beta - mean scale`); on autodiff, where it may train, as the convolution then [`relu_batch_norm`].
 pub fn conv_relu_batch_norm(
     conv: &burn::nn::conv::Conv2d,
     bn: &burn::nn::BatchNorm,
     x: Tensor<4>,
 ) -> Tensor<4> {
     if x.device().is_autodiff() || !is_conv3x3(conv) {
-        return bn.forward(burn::tensor::activation::relu(conv2d_layer(conv, x)));
+        return relu_batch_norm(bn, conv2d_layer(conv, x));
     }
     let weight = conv.weight.val();
     let device = weight.device();
@@ -440,6 +646,53 @@ pub fn conv_relu_batch_norm(
         scale.into_dispatch(),
         shift.into_dispatch(),
     ))
+}
+
+/// `bn(relu(x))` for `x [b, c, h, w]` and a burn `BatchNorm` layer. Training (on
+/// autodiff, the layer's training flag on), with the batch's statistics in one operation
+/// ([`EncoderOps::relu_batch_norm_train`]), the layer's running statistics updated as
+/// burn's `BatchNorm::forward` updates them; otherwise burn's two layers.
+pub fn relu_batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
+        return bn.forward(burn::tensor::activation::relu(x));
+    }
+    let (y, mean, var) = <Dispatch as EncoderOps>::relu_batch_norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let (mean, var) = (
+        Tensor::<1>::from_dispatch(mean),
+        Tensor::<1>::from_dispatch(var),
+    );
+    let device = mean.device();
+    let blend = |running: Tensor<1>, batch: Tensor<1>| {
+        running
+            .to_device(&device)
+            .mul_scalar(1.0 - bn.momentum)
+            .add(batch.detach().mul_scalar(bn.momentum))
+            .detach()
+    };
+    bn.running_mean
+        .update(blend(bn.running_mean.value_sync(), mean));
+    bn.running_var
+        .update(blend(bn.running_var.value_sync(), var));
+    Tensor::from_dispatch(y)
+}
+
+/// A burn `Dropout` layer: in training (on autodiff, the layer's training flag on, a
+/// non-zero probability) `x` times [`EncoderOps::dropout_mask_like`]'s mask, as burn's
+/// `Dropout::forward` computes it; otherwise `x`.
+pub fn dropout_layer<const D: usize>(layer: &burn::nn::Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let mask = Tensor::<D>::from_dispatch(<Dispatch as EncoderOps>::dropout_mask_like(
+        x.clone().into_dispatch(),
+        layer.prob,
+    ));
+    x * mask
 }
 
 /// A burn `ConvTranspose2d` layer run through [`conv3x3`] when it is 3x3 with stride 1,
