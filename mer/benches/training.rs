@@ -2,7 +2,9 @@
 //! autodiff): patches per second, median of timed steps after warm-up. Prints a Markdown
 //! table. Run: `cargo bench -p mer --bench training --features rayon,train`
 //! (`MER_BENCH_STEPS` sets the timed steps, default 10; `MER_BENCH_BATCH` the batch, 32;
-//! `MER_BENCH_MALLOC=default` leaves malloc as glibc sets it, see `mer::alloc`).
+//! `MER_BENCH_MALLOC=default` leaves malloc as glibc sets it, see `mer::alloc`;
+//! `MER_BENCH_NETWORKS=scae,cpc,classifier` the networks, all by default, e.g. to profile
+//! one).
 
 mod common;
 
@@ -22,6 +24,8 @@ fn main() {
     let tuned = std::env::var("MER_BENCH_MALLOC").as_deref() != Ok("default")
         && mer::alloc::tune_for_training();
     let steps = env("MER_BENCH_STEPS", 10);
+    let networks = std::env::var("MER_BENCH_NETWORKS").unwrap_or_default();
+    let wanted = |name: &str| networks.is_empty() || networks.split(',').any(|n| n == name);
     let b = env("MER_BENCH_BATCH", 32);
     let device = Device::flex().autodiff();
     device.seed(0);
@@ -42,7 +46,7 @@ fn main() {
         );
     };
 
-    {
+    if wanted("scae") {
         let mut model = Scae::new(&device);
         let mut optim = AdamConfig::new().with_amsgrad(true).init();
         let x = patches(b, &device);
@@ -56,7 +60,7 @@ fn main() {
         });
         row("SCAE", b, secs);
     }
-    {
+    if wanted("cpc") {
         let mut model = Cpc::new(&device);
         let mut optim = AdamConfig::new().with_amsgrad(true).init();
         let span = CPC_PAST + CPC_FUTURE;
@@ -85,7 +89,7 @@ fn main() {
             secs,
         );
     }
-    {
+    if wanted("classifier") {
         let mut model = Classifier::new(&device);
         let mut optim = AdamConfig::new().with_amsgrad(true).init();
         let x = patches(b, &device);
