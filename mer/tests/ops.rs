@@ -9,6 +9,14 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use mer::ops::conv3x3;
 
+/// The CPU backend's random generator is one for the whole process: a test that seeds it
+/// and draws from it holds this lock, so that tests running beside it do not draw in
+/// between.
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
     let (a, b) = (
         a.into_data().try_to_vec::<f32>().unwrap(),
@@ -36,6 +44,7 @@ const SHAPES: [[usize; 5]; 4] = [
 
 #[test]
 fn forward_matches_burn() {
+    let _rng = rng_lock();
     let device = Device::flex();
     device.seed(1);
     for [b, ci, co, h, w] in SHAPES {
@@ -54,6 +63,7 @@ fn forward_matches_burn() {
 
 #[test]
 fn gradients_match_burn() {
+    let _rng = rng_lock();
     let device = Device::flex().autodiff();
     device.seed(2);
     for [b, ci, co, h, w] in SHAPES {
@@ -95,6 +105,7 @@ fn gradients_match_burn() {
 
 #[test]
 fn layers_match_burn() {
+    let _rng = rng_lock();
     use burn::nn::conv::ConvTranspose2dConfig;
     use mer::ops::{conv_transpose2d_layer, conv2d_layer};
     let device = Device::flex();
@@ -120,6 +131,7 @@ fn layers_match_burn() {
 
 #[test]
 fn max_pool_matches_burn() {
+    let _rng = rng_lock();
     use burn::nn::pool::MaxPool2dConfig;
     use mer::ops::max_pool_layer;
     let device = Device::flex().autodiff();
@@ -149,6 +161,7 @@ fn max_pool_matches_burn() {
 /// operation: the same values as the three burn layers.
 #[test]
 fn fused_inference_matches_the_layers() {
+    let _rng = rng_lock();
     use burn::module::RunningState;
     use burn::nn::BatchNormConfig;
     use burn::tensor::activation::relu;
@@ -177,6 +190,7 @@ fn fused_inference_matches_the_layers() {
 /// the values of burn's own convolution (within f16's precision).
 #[test]
 fn half_precision_round_trips() {
+    let _rng = rng_lock();
     use burn::tensor::{DType, FloatDType};
     use mer::ops::conv2d_layer;
     let device = Device::flex();
@@ -202,6 +216,7 @@ fn half_precision_round_trips() {
 /// Layers the operations do not cover go through burn's own forward pass.
 #[test]
 fn other_layers_fall_back_to_burn() {
+    let _rng = rng_lock();
     use burn::nn::pool::MaxPool2dConfig;
     use mer::ops::conv2d_layer;
     use mer::ops::max_pool_layer;
@@ -248,6 +263,7 @@ fn other_layers_fall_back_to_burn() {
 /// sums of squares would cancel there).
 #[test]
 fn relu_batch_norm_trains_like_burn() {
+    let _rng = rng_lock();
     use burn::nn::BatchNormConfig;
     use mer::ops::relu_batch_norm;
     let device = Device::flex().autodiff();
@@ -306,6 +322,7 @@ fn relu_batch_norm_trains_like_burn() {
 /// seed; the identity off autodiff, at probability 0, or with the layer's training off.
 #[test]
 fn dropout_trains_like_burn() {
+    let _rng = rng_lock();
     use burn::nn::DropoutConfig;
     use mer::ops::dropout_layer;
     let device = Device::flex().autodiff();
@@ -366,6 +383,7 @@ fn dropout_trains_like_burn() {
 
 #[test]
 fn wgpu_matches_the_cpu_kernels() {
+    let _rng = rng_lock();
     use burn::nn::BatchNormConfig;
     use mer::ops::{conv_relu_batch_norm, conv3x3, max_pool_mel};
     let gpu = Device::wgpu_options()

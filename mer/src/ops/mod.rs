@@ -340,7 +340,7 @@ mod flex {
                 .into_data()
                 .convert::<i64>()
                 .try_into_vec::<i64>()
-                .unwrap_or_default();
+                .expect("flex draws i64 integers");
             let seed = draws
                 .iter()
                 .fold(0u64, |s, &d| (s << 32) | (d as u64 & 0xffff_ffff));
@@ -656,6 +656,11 @@ pub fn relu_batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
         return bn.forward(burn::tensor::activation::relu(x));
     }
+    assert_eq!(
+        x.dims()[1],
+        bn.gamma.dims()[0],
+        "relu_batch_norm: the input's channels are not the layer's"
+    );
     let (y, mean, var) = <Dispatch as EncoderOps>::relu_batch_norm_train(
         x.into_dispatch(),
         bn.gamma.val().into_dispatch(),

@@ -50,6 +50,12 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail)
 }
 
+/// The ReLU as burn's CPU backend computes it: NaN passes through (so does its gradient),
+/// so that a diverging activation still shows in the loss.
+fn relu(v: f32) -> f32 {
+    if v <= 0.0 { 0.0 } else { v }
+}
+
 /// Per-channel values computed on every core: `f(c)` for each channel.
 fn per_channel<T: Send + Default + Clone>(
     channels: usize,
@@ -75,11 +81,16 @@ pub fn forward(
     epsilon: f64,
     geo: &Geometry,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if x.is_empty() {
+        // No values: statistics of nothing, as a mean over an empty axis gives them.
+        let nan = vec![f32::NAN; geo.channels];
+        return (Vec::new(), nan.clone(), nan);
+    }
     let m = geo.count();
     let stats = per_channel(geo.channels, |c| {
         let sum: f64 = geo
             .planes(x, c)
-            .map(|p| lane_sum(p, p, |v, _| v.max(0.0)))
+            .map(|p| lane_sum(p, p, |v, _| relu(v)))
             .sum();
         let mean = sum / m;
         let mu = mean as f32;
@@ -87,7 +98,7 @@ pub fn forward(
             .planes(x, c)
             .map(|p| {
                 lane_sum(p, p, |v, _| {
-                    let d = v.max(0.0) - mu;
+                    let d = relu(v) - mu;
                     d * d
                 })
             })
@@ -106,7 +117,7 @@ pub fn forward(
     each_plane(&mut out, geo, |c, at, o| {
         let (scale, shift) = affine[c];
         for (o, &v) in o.iter_mut().zip(&x[at..]) {
-            *o = v.max(0.0) * scale + shift;
+            *o = relu(v) * scale + shift;
         }
     });
     let mean = stats.iter().map(|s| s.0 as f32).collect();
@@ -125,6 +136,10 @@ pub fn backward(
     grad: &[f32],
     geo: &Geometry,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if x.is_empty() {
+        let zeros = vec![0f32; geo.channels];
+        return (Vec::new(), zeros.clone(), zeros);
+    }
     let m = geo.count();
     let inv_std: Vec<f32> = variance
         .iter()
@@ -136,7 +151,7 @@ pub fn backward(
         let (mut dbeta, mut dgamma) = (0f64, 0f64);
         for (p, g) in geo.planes(x, c).zip(geo.planes(grad, c)) {
             dbeta += lane_sum(g, g, |g, _| g);
-            dgamma += lane_sum(p, g, |v, g| g * (v.max(0.0) - mu) * inv);
+            dgamma += lane_sum(p, g, |v, g| g * (relu(v) - mu) * inv);
         }
         (dgamma, dbeta)
     });
@@ -148,10 +163,10 @@ pub fn backward(
         let (mean_grad, mean_xhat_grad) = ((dbeta / m) as f32, (dgamma / m) as f32);
         for ((d, &v), &g) in d.iter_mut().zip(&x[at..]).zip(&grad[at..]) {
             // The ReLU passes no gradient where its input was not positive.
-            *d = if v > 0.0 {
-                scale * (g - mean_grad - (v - mu) * inv * mean_xhat_grad)
-            } else {
+            *d = if v <= 0.0 {
                 0.0
+            } else {
+                scale * (g - mean_grad - (v - mu) * inv * mean_xhat_grad)
             };
         }
     });

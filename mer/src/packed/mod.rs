@@ -175,7 +175,10 @@ impl ModuleVisitor for Writer {
         let levels = match self.rounded.remove(&path) {
             Some(r)
                 if r.levels.len() == values.len()
-                    && r.scales.len() == values.len().div_ceil(kind.block(self.version)) =>
+                    && r.scales.len() == values.len().div_ceil(kind.block(self.version))
+                    && r.levels
+                        .iter()
+                        .all(|&q| (-kind.top() - 1.0..=kind.top()).contains(&f32::from(q))) =>
             {
                 for scale in r.scales {
                     p.extend_from_slice(&scale.to_bits().to_le_bytes());
