@@ -46,7 +46,9 @@ pub struct Evaluation {
 /// How the model follows people's continuous ratings: across songs, P(arousal+) and
 /// P(valence+) against the static ratings (Pearson r, Spearman rho); within songs, the
 /// per-patch P(+) at each rated instant (the mean of the patches that cover it) against
-/// the ratings over time (Pearson r per song, averaged over the songs where it is defined).
+/// the ratings over time (Pearson r per song, averaged over the songs where it is defined:
+/// not where the predictions or the ratings stay constant, as a model sure of a song,
+/// P(+) = 1 at every patch, makes them).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RatingScores {
     pub songs: usize,
@@ -55,9 +57,15 @@ pub struct RatingScores {
     pub valence_pearson: Option<f64>,
     pub valence_spearman: Option<f64>,
     pub dynamic_arousal_r: Option<f64>,
+    /// Songs whose r is in `dynamic_arousal_r`.
     pub dynamic_arousal_songs: usize,
+    /// Songs with at least three arousal ratings over time inside their patches.
+    #[serde(default)]
+    pub dynamic_arousal_rated: usize,
     pub dynamic_valence_r: Option<f64>,
     pub dynamic_valence_songs: usize,
+    #[serde(default)]
+    pub dynamic_valence_rated: usize,
 }
 
 impl RatingScores {
@@ -79,7 +87,7 @@ impl RatingScores {
         let pv: Vec<f64> = rated.iter().map(|x| f64::from(x.1.valence)).collect();
         // dim 1: arousal, 2: valence (columns of Song::dynamic).
         let dynamic = |dim: usize| {
-            let per_song: Vec<f64> = songs
+            let aligned: Vec<(Vec<f64>, Vec<f64>)> = songs
                 .iter()
                 .zip(predictions)
                 .filter_map(|(s, p)| {
@@ -105,16 +113,21 @@ impl RatingScores {
                             })
                         })
                         .unzip();
-                    pearson(&model, &rating)
+                    (model.len() >= 3).then_some((model, rating))
                 })
+                .collect();
+            let per_song: Vec<f64> = aligned
+                .iter()
+                .filter_map(|(model, rating)| pearson(model, rating))
                 .collect();
             (
                 crate::metrics::mean_std(&per_song).map(|m| m.0),
                 per_song.len(),
+                aligned.len(),
             )
         };
-        let (dynamic_arousal_r, dynamic_arousal_songs) = dynamic(1);
-        let (dynamic_valence_r, dynamic_valence_songs) = dynamic(2);
+        let (dynamic_arousal_r, dynamic_arousal_songs, dynamic_arousal_rated) = dynamic(1);
+        let (dynamic_valence_r, dynamic_valence_songs, dynamic_valence_rated) = dynamic(2);
         Some(Self {
             songs: rated.len(),
             arousal_pearson: pearson(&pa, &ra),
@@ -123,8 +136,10 @@ impl RatingScores {
             valence_spearman: spearman(&pv, &rv),
             dynamic_arousal_r,
             dynamic_arousal_songs,
+            dynamic_arousal_rated,
             dynamic_valence_r,
             dynamic_valence_songs,
+            dynamic_valence_rated,
         })
     }
 
@@ -139,14 +154,17 @@ impl RatingScores {
             f(self.valence_pearson),
             f(self.valence_spearman)
         );
-        if self.dynamic_arousal_songs + self.dynamic_valence_songs > 0 {
+        if self.dynamic_arousal_rated + self.dynamic_valence_rated > 0 {
             s += &format!(
                 "\nWithin songs, against the ratings over time (mean per-song Pearson r of the \
-                 per-patch P(+)): arousal {} ({} songs), valence {} ({} songs).\n",
+                 per-patch P(+)): arousal {} ({} of {} songs rated over time), valence {} ({} of \
+                 {}); r is undefined for a song whose P(+) does not change.\n",
                 f(self.dynamic_arousal_r),
                 self.dynamic_arousal_songs,
+                self.dynamic_arousal_rated,
                 f(self.dynamic_valence_r),
-                self.dynamic_valence_songs
+                self.dynamic_valence_songs,
+                self.dynamic_valence_rated
             );
         }
         s
