@@ -26,14 +26,12 @@ fn init(out: &Path, seed: &str, extra: &[&str]) {
 
 /// An untrained classifier file, written once through the CLI.
 fn model() -> &'static Path {
-    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = MODEL.get_or_init(|| {
-        let dir = tmp();
-        let path = dir.path().join("untrained.mer");
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = common::fixture_dir("cli-model").join("untrained.mer");
         init(&path, "1", &[]);
-        (dir, path)
-    });
-    path
+        path
+    })
 }
 
 fn load_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {

@@ -47,7 +47,6 @@ fn instants() -> Vec<f64> {
 }
 
 struct Built {
-    _dir: tempfile::TempDir,
     deam: PathBuf,
     pmemo: PathBuf,
     emomusic: PathBuf,
@@ -58,8 +57,7 @@ struct Built {
 fn built() -> &'static Built {
     static B: OnceLock<Built> = OnceLock::new();
     B.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
+        let root = common::fixture_dir("public-corpora");
 
         // DEAM: averaged annotations under folder names with spaces; the second static
         // file has more columns; a per-rater folder that must be ignored; one rated song
@@ -159,7 +157,6 @@ fn built() -> &'static Built {
             "8", "--epoch-patches", "16", "--out", s(&encoder),
         ]));
         Built {
-            _dir: dir,
             deam,
             pmemo,
             emomusic: emo,

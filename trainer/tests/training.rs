@@ -13,7 +13,6 @@ use mer::ModelFile;
 use mer::model_file::Precision;
 
 struct Corpora {
-    _dir: tempfile::TempDir,
     root: PathBuf,
 }
 
@@ -31,8 +30,7 @@ impl Corpora {
 fn corpora() -> &'static Corpora {
     static C: OnceLock<Corpora> = OnceLock::new();
     C.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
+        let root = common::fixture_dir("training-corpora");
         for (lang, tonal) in [("eng", false), ("man", true)] {
             for i in 0..6u64 {
                 let d = root
@@ -48,7 +46,7 @@ fn corpora() -> &'static Corpora {
             }
         }
         write_music_set(&root.join("music"), 6);
-        Corpora { _dir: dir, root }
+        Corpora { root }
     })
 }
 

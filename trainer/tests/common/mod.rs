@@ -163,3 +163,25 @@ pub fn assert_clean_failure(o: &Output, name: &str, problem: &str) {
         "error does not say {problem:?}: {err}"
     );
 }
+
+/// A folder for fixtures a test binary shares through a `static` (statics are never
+/// dropped, so a `TempDir` kept there was left behind by every run): under cargo's
+/// folder for test files, named `NAME-PID`; the folders of runs whose process is gone are
+/// removed first, so one run's fixtures at most stay on disk.
+pub fn fixture_dir(name: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let prefix = format!("{name}-");
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
