@@ -24,54 +24,43 @@ fn store_error(e: impl std::fmt::Display) -> MerError {
     MerError::ModelFile(format!("cannot read the model weights: {e}"))
 }
 
-/// Serialises a classifier's weights at the given precision; 4-bit weights are rounded
-/// with the output error on `calibration` in view ([`crate::packed::encode_calibrated`]),
-/// the other precisions as [`encode_weights`] does.
-pub fn encode_weights_calibrated(
+/// The 4-bit weights (`Precision::Q4`) of a classifier, its dense layers rounded with
+/// their output error on `calibration` in view ([`crate::packed::encode_calibrated`]).
+pub fn encode_q4_calibrated(
     model: &Classifier,
-    precision: Precision,
     calibration: &Patches,
 ) -> Result<Vec<u8>, MerError> {
-    if precision != Precision::Q4 {
-        return encode_weights(model, precision);
+    crate::packed::encode_calibrated(&cpu_copy(model)?, calibration)
+}
+
+fn save(m: &Classifier, half: bool) -> Result<Vec<u8>, MerError> {
+    let mut store = BurnpackStore::from_bytes(None);
+    if half {
+        store = store.with_to_adapter(HalfPrecisionAdapter::new());
     }
-    let copy = load_weights(
-        &encode_weights(model, Precision::F32)?,
-        Precision::F32,
-        &Device::flex(),
-    )?;
-    crate::packed::encode_calibrated(&copy, calibration)
+    m.save_into(&mut store).map_err(store_error)?;
+    Ok(store.get_bytes().map_err(store_error)?.to_vec())
+}
+
+/// A copy of the classifier's f32 weights on the CPU: where reading the weights never
+/// waits on a GPU, flex stores int8 natively, and quantizing cannot change the caller's
+/// module (which shares its BatchNorm statistics with its clones).
+fn cpu_copy(model: &Classifier) -> Result<Classifier, MerError> {
+    load_weights(&save(model, false)?, Precision::F32, &Device::flex())
 }
 
 /// Serialises a classifier's weights at the given precision (4-bit weights rounded to
 /// the nearest level).
 pub fn encode_weights(model: &Classifier, precision: Precision) -> Result<Vec<u8>, MerError> {
-    let save = |m: &Classifier, half: bool| -> Result<Vec<u8>, MerError> {
-        let mut store = BurnpackStore::from_bytes(None);
-        if half {
-            store = store.with_to_adapter(HalfPrecisionAdapter::new());
-        }
-        m.save_into(&mut store).map_err(store_error)?;
-        Ok(store.get_bytes().map_err(store_error)?.to_vec())
-    };
     match precision {
         Precision::F32 => save(model, false),
         Precision::F16 => save(model, true),
-        Precision::Q4 => {
-            // Packed from a copy on the CPU, where reading the weights never waits on a GPU.
-            let copy = load_weights(&save(model, false)?, Precision::F32, &Device::flex())?;
-            crate::packed::encode(&copy)
-        }
+        Precision::Q4 => crate::packed::encode(&cpu_copy(model)?),
         Precision::Int8 => {
-            // Quantize a reloaded copy on the CPU: quantizing in place would change the
-            // caller's module, and flex is the backend that stores int8 natively.
-            let f32_bytes = save(model, false)?;
-            let cpu = Device::flex();
-            let copy = load_weights(&f32_bytes, Precision::F32, &cpu)?;
             let scheme = QuantScheme::default().with_value(QuantValue::Q8S);
             let mut quantizer = Quantizer::new(Calibration::MinMax, scheme);
             let group = ParamGroup::from_regex(QUANTIZED_PARAMS).expect("valid pattern");
-            let quantized = copy.quantize_weights_group(&mut quantizer, group);
+            let quantized = cpu_copy(model)?.quantize_weights_group(&mut quantizer, group);
             save(&quantized, true)
         }
     }

@@ -42,11 +42,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes).map_err(Into::into))
 }
 
-/// Like [`write_atomic`], with a writer callback.
-pub fn write_atomic_with(
-    path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
-) -> Result<()> {
+/// A temporary file's path in `path`'s folder (`.NAME.TAGPID`), so that renaming it onto
+/// `path` is atomic. Fails when the folder does not exist.
+pub fn temp_beside(path: &Path, tag: &str) -> Result<PathBuf> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -57,11 +55,19 @@ pub fn write_atomic_with(
     let name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
+    Ok(dir.join(format!(
+        ".{}.{tag}{}",
         name.to_string_lossy(),
         std::process::id()
-    ));
+    )))
+}
+
+/// Like [`write_atomic`], with a writer callback.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+) -> Result<()> {
+    let tmp = temp_beside(path, "tmp")?;
     let result = (|| {
         let file = std::fs::File::create(&tmp).context("cannot create a temporary file")?;
         let mut w = std::io::BufWriter::new(file);

@@ -7,7 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    assert_clean_failure, ok, s, stderr, stdout, trainer, utterance, write_mono, write_music_set,
+    assert_clean_failure, ok, s, stderr, stdout, trainer, transfer_feat_ext, utterance, write_mono,
+    write_music_set,
 };
 use trainer::data::{self, SpeechSource, Utterance};
 
@@ -128,22 +129,8 @@ fn runs_train_on_packs_several_times_smaller_than_the_patch_cache() {
 
     // Transfer on the music pack alone; the run records it; evaluate reads it too.
     let run = d.join("transfer");
-    let transfer = [
-        "transfer",
-        "--encoder",
-        s(&pre),
-        "--music",
-        s(&music_pack),
-        "--mode",
-        "feat-ext",
-        "--epochs",
-        "1",
-        "--batch",
-        "16",
-        "--out",
-        s(&run),
-    ];
-    ok(trainer(&transfer));
+    let transfer = || transfer_feat_ext(&pre, &music_pack, &run, &[]);
+    ok(transfer());
     let cfg = json(&run.join("config.json"));
     assert_eq!(cfg["music_pack"]["sha256"], music_sha.as_str());
     assert_eq!(
@@ -180,7 +167,7 @@ fn runs_train_on_packs_several_times_smaller_than_the_patch_cache() {
     // The CSV names the same songs (the split is by name).
     assert_eq!(evaluate(&csv)["songs"], 4);
     // A rerun resumes (here: finds the run complete) with the same pack.
-    let o = ok(trainer(&transfer));
+    let o = ok(transfer());
     assert!(stderr(&o).contains("already complete"), "{}", stderr(&o));
 
     // Damaged packs, and packs in the wrong place.
@@ -234,5 +221,5 @@ fn runs_train_on_packs_several_times_smaller_than_the_patch_cache() {
     let mut other = flipped_bytes[..bytes.len() - 32].to_vec();
     other.extend_from_slice(&[7; 32]);
     std::fs::write(&music_pack, &other).unwrap();
-    assert_clean_failure(&trainer(&transfer), "transfer", "another configuration");
+    assert_clean_failure(&transfer(), "transfer", "another configuration");
 }

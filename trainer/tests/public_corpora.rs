@@ -167,23 +167,7 @@ fn built() -> &'static Built {
 
 /// `trainer transfer` (Feat. Ext., 1 epoch) of the tiny encoder to a corpus folder.
 fn transfer(b: &Built, music: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "transfer",
-        "--encoder",
-        s(&b.encoder),
-        "--music",
-        s(music),
-        "--mode",
-        "feat-ext",
-        "--epochs",
-        "1",
-        "--batch",
-        "16",
-        "--out",
-        s(out),
-    ];
-    args.extend_from_slice(extra);
-    trainer(&args)
+    common::transfer_feat_ext(&b.encoder, music, out, extra)
 }
 
 /// `trainer evaluate --split all --json` of a model on a corpus folder.

@@ -44,7 +44,7 @@ pub(super) fn export_scored(
     } = *t;
     let weights = if precision == Precision::Q4 {
         let calibration = calibration_patches(music, &split.part(&music.songs, "train")?);
-        mer::inference::encode_weights_calibrated(model, precision, &calibration)?
+        mer::inference::encode_q4_calibrated(model, &calibration)?
     } else {
         mer::inference::encode_weights(model, precision)?
     };

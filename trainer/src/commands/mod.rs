@@ -91,27 +91,7 @@ pub fn load_music(csv: &Path, mapping: AvMapping, cache: &FeatureCache) -> Resul
     let songs = data::read_music(csv, mapping)?;
     let paths: Vec<PathBuf> = songs.iter().map(|s| s.path.clone()).collect();
     let feats = features_of(cache, &paths, &csv.display().to_string());
-    let (mut kept, mut patches) = (Vec::new(), Vec::new());
-    for (song, p) in songs.into_iter().zip(feats) {
-        match p {
-            Some(p) if p.n > 0 => {
-                kept.push(song);
-                patches.push(p);
-            }
-            Some(_) => eprintln!(
-                "warning: {}: shorter than one patch; skipped",
-                song.path.display()
-            ),
-            None => {}
-        }
-    }
-    if kept.is_empty() {
-        bail!("{}: no song with usable audio", csv.display());
-    }
-    Ok(MusicSet {
-        songs: kept,
-        patches,
-    })
+    music_set(songs, feats, csv, |song| song.path.display().to_string())
 }
 
 /// The music set of a feature pack, whose labels were made with `mapping`'s midpoint.
@@ -128,26 +108,43 @@ fn packed_music(path: &Path, mapping: AvMapping) -> Result<MusicSet> {
         );
     }
     let songs: Vec<Song> = songs.iter().map(|e| e.song.clone()).collect();
-    let (mut kept, mut patches) = (Vec::new(), Vec::new());
-    for (i, song) in songs.into_iter().enumerate() {
-        let p = pack.patches(i)?;
-        if p.n > 0 {
-            kept.push(song);
-            patches.push(p);
-        } else {
-            eprintln!(
-                "warning: {} in {}: shorter than one patch; skipped",
-                song.name,
-                path.display()
-            );
+    let patches = (0..songs.len())
+        .map(|i| pack.patches(i).map(Some))
+        .collect::<Result<Vec<_>>>()?;
+    music_set(songs, patches, path, |song| {
+        format!("{} in {}", song.name, path.display())
+    })
+}
+
+/// The songs of `source` that have at least one patch, with their patches (none: the song
+/// failed and was reported already); a song shorter than one patch is reported, named by
+/// `describe`, and left out.
+fn music_set(
+    songs: Vec<Song>,
+    patches: Vec<Option<Patches>>,
+    source: &Path,
+    describe: impl Fn(&Song) -> String,
+) -> Result<MusicSet> {
+    let (mut kept, mut kept_patches) = (Vec::new(), Vec::new());
+    for (song, p) in songs.into_iter().zip(patches) {
+        match p {
+            Some(p) if p.n > 0 => {
+                kept.push(song);
+                kept_patches.push(p);
+            }
+            Some(_) => eprintln!(
+                "warning: {}: shorter than one patch; skipped",
+                describe(&song)
+            ),
+            None => {}
         }
     }
     if kept.is_empty() {
-        bail!("{}: no song with usable audio", path.display());
+        bail!("{}: no song with usable audio", source.display());
     }
     Ok(MusicSet {
         songs: kept,
-        patches,
+        patches: kept_patches,
     })
 }
 

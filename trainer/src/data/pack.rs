@@ -552,19 +552,7 @@ pub struct Written {
 
 impl PackWriter {
     pub fn create(out: &Path, recipe: &FeatureRecipe) -> Result<Self> {
-        let dir = match out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        ensure!(dir.is_dir(), "folder {} does not exist", dir.display());
-        let name = out
-            .file_name()
-            .with_context(|| format!("{} is not a file path", out.display()))?;
-        let frames_path = dir.join(format!(
-            ".{}.frames.tmp{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let frames_path = io::temp_beside(out, "frames.tmp")?;
         let file = File::create(&frames_path)
             .with_context(|| format!("{}: cannot create", frames_path.display()))?;
         Ok(Self {

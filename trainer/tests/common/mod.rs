@@ -185,3 +185,25 @@ pub fn fixture_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `trainer transfer` of `encoder` to `music` in Feat. Ext. mode, one epoch of batch 16 (the
+/// smallest run), with `extra` flags.
+pub fn transfer_feat_ext(encoder: &Path, music: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "transfer",
+        "--encoder",
+        s(encoder),
+        "--music",
+        s(music),
+        "--mode",
+        "feat-ext",
+        "--epochs",
+        "1",
+        "--batch",
+        "16",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    trainer(&args)
+}
