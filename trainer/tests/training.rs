@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use common::{ok, s, trainer, utterance, write_mono, write_music_set};
+use common::{ok, s, trainer, transfer_to, utterance, write_mono, write_music_set};
 use mer::ModelFile;
 use mer::model_file::Precision;
 
@@ -91,23 +91,6 @@ fn dae_encoder(dir: &Path) -> PathBuf {
     let pre = dir.join("pre");
     ok(pretrain("dae", &pre, &[]));
     pre
-}
-
-/// `trainer transfer` of an encoder run to a music set, with more flags.
-fn transfer_to(encoder: &Path, music: &Path, mode: &str, out: &Path, flags: &[&str]) -> Output {
-    let mut args = vec![
-        "transfer",
-        "--encoder",
-        s(encoder),
-        "--music",
-        s(music),
-        "--mode",
-        mode,
-        "--out",
-        s(out),
-    ];
-    args.extend_from_slice(flags);
-    trainer(&args)
 }
 
 /// `trainer transfer` of an encoder run to the toy music, 2 epochs, batch 16.

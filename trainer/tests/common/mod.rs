@@ -186,9 +186,8 @@ pub fn fixture_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// `trainer transfer` of `encoder` to `music` in Feat. Ext. mode, one epoch of batch 16 (the
-/// smallest run), with `extra` flags.
-pub fn transfer_feat_ext(encoder: &Path, music: &Path, out: &Path, extra: &[&str]) -> Output {
+/// `trainer transfer` of an encoder run to a music set in `mode`, with more flags.
+pub fn transfer_to(encoder: &Path, music: &Path, mode: &str, out: &Path, flags: &[&str]) -> Output {
     let mut args = vec![
         "transfer",
         "--encoder",
@@ -196,14 +195,18 @@ pub fn transfer_feat_ext(encoder: &Path, music: &Path, out: &Path, extra: &[&str
         "--music",
         s(music),
         "--mode",
-        "feat-ext",
-        "--epochs",
-        "1",
-        "--batch",
-        "16",
+        mode,
         "--out",
         s(out),
     ];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(flags);
     trainer(&args)
+}
+
+/// `trainer transfer` of `encoder` to `music` in Feat. Ext. mode, one epoch of batch 16 (the
+/// smallest run), with `extra` flags.
+pub fn transfer_feat_ext(encoder: &Path, music: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut flags = vec!["--epochs", "1", "--batch", "16"];
+    flags.extend_from_slice(extra);
+    transfer_to(encoder, music, "feat-ext", out, &flags)
 }
