@@ -9,11 +9,12 @@
 mod common;
 
 use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig, MseLoss, Reduction};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::{env, median_secs};
 use mer::model::{CPC_CODE, CPC_FUTURE, CPC_PAST, Classifier, Cpc, Scae};
+use mer::optim::AmsgradConfig;
 
 fn patches(b: usize, device: &Device) -> Tensor<4> {
     Tensor::random([b, 1, 128, 31], Distribution::Normal(-4.0, 2.0), device)
@@ -48,7 +49,7 @@ fn main() {
 
     if wanted("scae") {
         let mut model = Scae::new(&device);
-        let mut optim = AdamConfig::new().with_amsgrad(true).init();
+        let mut optim = AmsgradConfig::new().init();
         let x = patches(b, &device);
         let secs = median_secs(steps, || {
             let noisy = x.clone() + x.random_like(Distribution::Normal(0.0, 0.3));
@@ -62,7 +63,7 @@ fn main() {
     }
     if wanted("cpc") {
         let mut model = Cpc::new(&device);
-        let mut optim = AdamConfig::new().with_amsgrad(true).init();
+        let mut optim = AmsgradConfig::new().init();
         let span = CPC_PAST + CPC_FUTURE;
         let x = patches(b * span, &device);
         let y = Tensor::<1, Int>::from_data(
@@ -91,7 +92,7 @@ fn main() {
     }
     if wanted("classifier") {
         let mut model = Classifier::new(&device);
-        let mut optim = AdamConfig::new().with_amsgrad(true).init();
+        let mut optim = AmsgradConfig::new().init();
         let x = patches(b, &device);
         let labels = |classes: i64| {
             Tensor::<1, Int>::from_data(

@@ -14,6 +14,8 @@ pub mod inference;
 pub mod model;
 pub mod model_file;
 pub mod ops;
+#[cfg(feature = "train")]
+pub mod optim;
 pub mod packed;
 pub mod predict;
 

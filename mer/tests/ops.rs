@@ -386,10 +386,10 @@ fn wgpu_matches_the_cpu_kernels() {
     let _rng = rng_lock();
     use burn::nn::BatchNormConfig;
     use mer::ops::{conv_relu_batch_norm, conv3x3, max_pool_mel};
-    let gpu = Device::wgpu_options()
-        .device_kind(DeviceKind::DefaultDevice)
-        .init()
-        .expect("a wgpu adapter (lavapipe without a GPU)");
+    // Lazily: another test of this process may have brought the default wgpu device up
+    // already (burn loads an optimizer's record onto the default device, which is wgpu
+    // in a build with that feature), and it can be initialised only once.
+    let gpu = Device::wgpu(DeviceKind::DefaultDevice);
     let cpu = Device::flex();
     cpu.seed(8);
     let conv = Conv2dConfig::new([3, 8], [3, 3])
@@ -427,4 +427,111 @@ fn wgpu_matches_the_cpu_kernels() {
     close(g.0, c.0, "input gradient on wgpu");
     close(g.1, c.1, "first kernel's gradient on wgpu");
     close(g.2, c.2, "second kernel's gradient on wgpu");
+}
+
+/// `mer::optim`'s Adam with AMSGrad takes burn's steps (AMSGrad, no weight decay) to the
+/// bit, and its records are burn's: a run checkpointed with one optimizer resumes with the
+/// other and lands on the same weights.
+#[test]
+fn amsgrad_steps_like_burn() {
+    let _rng = rng_lock();
+    use burn::nn::conv::Conv2d;
+    use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+    use mer::optim::AmsgradConfig;
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let conv = Conv2dConfig::new([3, 4], [3, 3]).init(&device);
+    let x = Tensor::<4>::random([2, 3, 6, 5], Distribution::Normal(0.0, 1.0), &device);
+    let train = |mut model: Conv2d, mut optim: ModuleOptimizer, steps: std::ops::Range<usize>| {
+        for i in steps {
+            let y = model.forward(x.clone().mul_scalar(1.0 + i as f64 * 0.1));
+            let loss = (y.clone() * y).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-2 / (1 + i) as f64, model, grads);
+        }
+        (model, optim)
+    };
+    let theirs = || {
+        AdamConfig::new()
+            .with_amsgrad(true)
+            .with_epsilon(1e-7)
+            .init()
+    };
+    let ours = || AmsgradConfig::new().init();
+    let weights = |m: &Conv2d| {
+        let mut v = m.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        v.extend(
+            m.bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        );
+        v
+    };
+    let start = weights(&conv);
+    let expected = weights(&train(conv.clone(), theirs(), 0..6).0);
+    assert!(
+        expected.iter().zip(&start).any(|(a, b)| a != b),
+        "the steps changed nothing"
+    );
+    assert_eq!(weights(&train(conv.clone(), ours(), 0..6).0), expected);
+    let (half, optim) = train(conv.clone(), ours(), 0..3);
+    let resumed = train(half, theirs().load_record(optim.to_record()), 3..6).0;
+    assert_eq!(
+        weights(&resumed),
+        expected,
+        "ours, then burn's from our record"
+    );
+    let (half, optim) = train(conv.clone(), theirs(), 0..3);
+    let resumed = train(half, ours().load_record(optim.to_record()), 3..6).0;
+    assert_eq!(
+        weights(&resumed),
+        expected,
+        "burn's, then ours from its record"
+    );
+}
+
+/// The CPU kernel of the AMSGrad step against the operation's default body (burn's tensor
+/// operations, which the GPU backends run), here on the autodiff backend, whose
+/// implementation keeps the default.
+#[test]
+fn amsgrad_kernel_matches_the_tensor_operations() {
+    let _rng = rng_lock();
+    use burn::backend::Dispatch;
+    use mer::ops::EncoderOps;
+    use mer::ops::adam::Amsgrad;
+    let run = |device: &Device| {
+        device.seed(12);
+        let t = |mean: f64, std: f64| {
+            Tensor::<2>::random([70, 1000], Distribution::Normal(mean, std), device).into_dispatch()
+        };
+        let (param, grad, m1) = (t(0.0, 1.0), t(0.0, 0.1), t(0.0, 0.01));
+        let m2 = Tensor::<2>::from_dispatch(t(0.0, 1e-3)).powi_scalar(2);
+        let max = Tensor::<2>::from_dispatch(t(0.0, 1e-3)).powi_scalar(2);
+        let step = Amsgrad::at(0.9, 0.999, 1e-7, 1e-3, 7);
+        let (p, m1, m2, max) = <Dispatch as EncoderOps>::amsgrad_step(
+            param,
+            grad,
+            m1,
+            m2.into_dispatch(),
+            max.into_dispatch(),
+            step,
+        );
+        [p, m1, m2, max].map(|t| {
+            Tensor::<2>::from_dispatch(t)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        })
+    };
+    let (kernel, default) = (run(&Device::flex()), run(&Device::flex().autodiff()));
+    for (i, (a, b)) in kernel.iter().zip(&default).enumerate() {
+        assert_eq!(
+            a, b,
+            "output {i} (parameter, moment 1, moment 2, max moment 2)"
+        );
+    }
 }

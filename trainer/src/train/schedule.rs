@@ -2,7 +2,8 @@
 //! iteration, ReduceLROnPlateau and EarlyStopping on the validation loss, and the state a
 //! resumed phase needs to go on with them.
 
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
+use mer::optim::AmsgradConfig;
 use serde::{Deserialize, Serialize};
 
 /// Learning-rate rules of the original: Keras' `decay` (lr / (1 + decay * iterations))
@@ -78,9 +79,7 @@ impl TrainState {
 }
 
 pub(crate) fn adam() -> ModuleOptimizer {
-    // Keras' Adam: epsilon 1e-7; AMSGrad as the original's compile call.
-    AdamConfig::new()
-        .with_amsgrad(true)
-        .with_epsilon(1e-7)
-        .init()
+    // Keras' Adam (epsilon 1e-7) with AMSGrad, as the original's compile call: burn's
+    // Adam step fused into one pass per parameter (its records are burn's Adam records).
+    AmsgradConfig::new().init()
 }
