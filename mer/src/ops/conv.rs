@@ -17,7 +17,7 @@
 //! kernel row and tile, the product of the output gradient (on the grid, junk columns
 //! zero) with the same strided input matrix, summed over tiles.
 
-use super::for_each;
+use super::{build, for_each};
 
 /// The shape of one 3x3 "same" convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,11 +114,12 @@ impl Shared {
     /// Writes `value` at `index`.
     ///
     /// # Safety
-    /// `index` is inside the buffer, which outlives every call, and no other thread
-    /// writes or reads that index meanwhile.
+    /// `index` is inside the buffer's allocation (initialised or not: the old value is
+    /// not read), which outlives every call, and no other thread writes or reads that
+    /// index meanwhile.
     unsafe fn write(&self, index: usize, value: f32) {
         // SAFETY: as the caller promises.
-        unsafe { *self.0.add(index) = value };
+        unsafe { self.0.add(index).write(value) };
     }
 }
 
@@ -181,12 +182,8 @@ fn pad(x: &[f32], geo: &Geometry) -> Vec<f32> {
         geo.padded_width(),
         geo.plane(),
     );
-    let mut xp = vec![0f32; geo.batch * plane * c];
-    let samples: Vec<_> = x
-        .chunks_exact(c * h * w)
-        .zip(xp.chunks_exact_mut(plane * c))
-        .collect();
-    for_each(samples, |(src, dst)| {
+    build(geo.batch * plane * c, plane * c, |sample, dst| {
+        let src = &x[sample * c * h * w..][..c * h * w];
         for r in 0..h {
             let row = &mut dst[((r + 1) * wp + 1) * c..][..w * c];
             for ch in 0..c {
@@ -196,8 +193,7 @@ fn pad(x: &[f32], geo: &Geometry) -> Vec<f32> {
                 }
             }
         }
-    });
-    xp
+    })
 }
 
 /// `dst[m x n] (+)= lhs[m x k] rhs[k x n]`, strides in values as (row, column).
@@ -313,7 +309,8 @@ pub fn forward_with(x: &[f32], weight: &[f32], epilogue: Epilogue, geo: &Geometr
     }
     let xp = pad(x, geo);
     let a = kernel_matrix(weight, geo);
-    let mut y = vec![0f32; geo.output_len()];
+    // Written value by value by the tiles below, which cover every output value once.
+    let mut y: Vec<f32> = Vec::with_capacity(geo.output_len());
     let out = Shared(y.as_mut_ptr());
     let (c_in, c_out, wp, plane) = (geo.c_in, geo.c_out, geo.padded_width(), geo.plane());
     let plane_out = geo.height * geo.width;
@@ -354,6 +351,10 @@ pub fn forward_with(x: &[f32], weight: &[f32], epilogue: Epilogue, geo: &Geometr
             });
         });
     });
+    // SAFETY: the tiles split each sample's grid positions among them, and `rows` maps
+    // the valid positions of the grid one to one onto the sample's `h w` positions, each
+    // written above for every channel: all `output_len` values are initialised.
+    unsafe { y.set_len(geo.output_len()) };
     y
 }
 

@@ -5,7 +5,7 @@
 //! on every core, and the same mask for the same seed on any number of cores. The seed is
 //! drawn from burn's seeded generator, so a seeded run stays repeatable.
 
-use super::for_each;
+use super::build;
 
 /// Values per parallel chunk.
 const CHUNK: usize = 1 << 14;
@@ -24,16 +24,13 @@ pub fn mask(len: usize, prob: f64, seed: u64) -> Vec<f32> {
     // A value is kept when the top 32 bits of its hash fall below `threshold`.
     let threshold = (keep * 4_294_967_296.0).round() as u64;
     let scale = (1.0 / keep) as f32;
-    let mut out = vec![0f32; len];
-    let chunks: Vec<(usize, &mut [f32])> = out.chunks_mut(CHUNK).enumerate().collect();
-    for_each(chunks, |(k, chunk)| {
+    build(len, CHUNK, |k, chunk| {
         let start = (k * CHUNK) as u64;
         for (i, v) in chunk.iter_mut().enumerate() {
             let h = mix(seed.wrapping_add((start + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
             *v = if (h >> 32) < threshold { scale } else { 0.0 };
         }
-    });
-    out
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! plane (vectorised), the planes' totals in f64. The ReLU's output is never stored; the
 //! backward pass recomputes it and its mask from `x`.
 
-use super::for_each;
+use super::{build, for_each};
 
 /// Shape of the activation: `batch` planes of `plane` values per channel.
 #[derive(Clone, Copy, Debug)]
@@ -66,10 +66,11 @@ fn per_channel<T: Send + Default + Clone>(
     out
 }
 
-/// Writes `f(c, x_plane, out_plane)` for every plane of `out`, on every core.
-fn each_plane(out: &mut [f32], geo: &Geometry, f: impl Fn(usize, usize, &mut [f32]) + Sync) {
-    let items: Vec<(usize, &mut [f32])> = out.chunks_mut(geo.plane).enumerate().collect();
-    for_each(items, |(s, o)| f(s % geo.channels, s * geo.plane, o));
+/// A tensor shaped as the activation, each plane written by `f(c, offset of the plane,
+/// plane)` on every core.
+fn each_plane(geo: &Geometry, f: impl Fn(usize, usize, &mut [f32]) + Sync + Send) -> Vec<f32> {
+    let len = geo.batch * geo.channels * geo.plane;
+    build(len, geo.plane, |s, o| f(s % geo.channels, s * geo.plane, o))
 }
 
 /// `(output, mean, variance)`: the output `[b, c, h, w]`, and per channel the mean and
@@ -113,8 +114,7 @@ pub fn forward(
             (scale as f32, (f64::from(b) - mean * scale) as f32)
         })
         .collect();
-    let mut out = vec![0f32; x.len()];
-    each_plane(&mut out, geo, |c, at, o| {
+    let out = each_plane(geo, |c, at, o| {
         let (scale, shift) = affine[c];
         for (o, &v) in o.iter_mut().zip(&x[at..]) {
             *o = relu(v) * scale + shift;
@@ -155,8 +155,7 @@ pub fn backward(
         }
         (dgamma, dbeta)
     });
-    let mut dx = vec![0f32; x.len()];
-    each_plane(&mut dx, geo, |c, at, d| {
+    let dx = each_plane(geo, |c, at, d| {
         let (dgamma, dbeta) = sums[c];
         let (mu, inv) = (mean[c], inv_std[c]);
         let scale = gamma[c] * inv;

@@ -7,7 +7,7 @@
 //! The backward pass sends each output gradient to the first maximum of its window (as
 //! burn's does), found again from the input rather than kept from the forward pass.
 
-use super::for_each;
+use super::build;
 
 /// `[batch, channels, height, width]` of the input, and the window `k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,15 +47,11 @@ pub fn forward(x: &[f32], geo: &Geometry) -> Vec<f32> {
     );
     assert!(geo.k > 0, "max_pool_mel: a window of 0 bands");
     let (w, k) = (geo.width, geo.k);
-    let mut y = vec![0f32; geo.output_len()];
     if geo.planes() == 0 || geo.out_height() == 0 || w == 0 {
-        return y;
+        return vec![0f32; geo.output_len()];
     }
-    let planes: Vec<_> = x
-        .chunks_exact(geo.height * w)
-        .zip(y.chunks_exact_mut(geo.out_height() * w))
-        .collect();
-    for_each(planes, |(x, y)| {
+    build(geo.output_len(), geo.out_height() * w, |p, y| {
+        let x = &x[p * geo.height * w..][..geo.height * w];
         for (i, out) in y.chunks_exact_mut(w).enumerate() {
             out.copy_from_slice(&x[i * k * w..][..w]);
             for j in 1..k {
@@ -63,8 +59,7 @@ pub fn forward(x: &[f32], geo: &Geometry) -> Vec<f32> {
                 out.iter_mut().zip(row).for_each(|(o, v)| *o = o.max(*v));
             }
         }
-    });
-    y
+    })
 }
 
 /// The input gradient from the input `x` and the output gradient `dy`.
@@ -80,19 +75,13 @@ pub fn backward(x: &[f32], dy: &[f32], geo: &Geometry) -> Vec<f32> {
         "max_pool_mel: gradient of the wrong size"
     );
     let (w, k, h) = (geo.width, geo.k, geo.height);
-    let mut dx = vec![0f32; x.len()];
     if geo.planes() == 0 || geo.out_height() == 0 || w == 0 {
-        return dx;
+        return vec![0f32; x.len()];
     }
     let out_plane = geo.out_height() * w;
-    // Each task takes one plane of x and writes its gradient; dy's plane is found by index.
-    let planes_x: Vec<(usize, &[f32], &mut [f32])> = x
-        .chunks_exact(h * w)
-        .zip(dx.chunks_exact_mut(h * w))
-        .enumerate()
-        .map(|(p, (x, dx))| (p, x, dx))
-        .collect();
-    let run = |(p, x, dx): (usize, &[f32], &mut [f32])| {
+    // Each job writes the gradient of one plane of x (zero but at each window's maximum).
+    build(x.len(), h * w, |p, dx| {
+        let x = &x[p * h * w..][..h * w];
         let dy = &dy[p * out_plane..][..out_plane];
         for (i, g) in dy.chunks_exact(w).enumerate() {
             for (c, &g) in g.iter().enumerate() {
@@ -106,9 +95,7 @@ pub fn backward(x: &[f32], dy: &[f32], geo: &Geometry) -> Vec<f32> {
                 dx[best] = g;
             }
         }
-    };
-    for_each(planes_x, run);
-    dx
+    })
 }
 
 #[cfg(test)]
