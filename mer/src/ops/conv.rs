@@ -186,14 +186,60 @@ fn pad(x: &[f32], geo: &Geometry) -> Vec<f32> {
         let src = &x[sample * c * h * w..][..c * h * w];
         for r in 0..h {
             let row = &mut dst[((r + 1) * wp + 1) * c..][..w * c];
-            for ch in 0..c {
-                let from = &src[(ch * h + r) * w..][..w];
-                for (v, d) in from.iter().zip(row[ch..].iter_mut().step_by(c)) {
-                    *d = *v;
-                }
-            }
+            transpose(&src[r * w..], h * w, c, w, row, c);
         }
     })
+}
+
+/// `dst[t dst_stride + u] = src[u src_stride + t]` for `u < rows`, `t < cols`: a block of
+/// `rows` strided rows written as `cols` strided rows, in 4 x 4 blocks that SSE transposes
+/// in registers where the CPU has it (x86_64), the rest value by value.
+fn transpose(
+    src: &[f32],
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        (rows - 1) * src_stride + cols <= src.len() && (cols - 1) * dst_stride + rows <= dst.len(),
+        "conv3x3: transpose out of bounds"
+    );
+    #[cfg(target_arch = "x86_64")]
+    let (rows4, cols4) = (rows - rows % 4, cols - cols % 4);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (rows4, cols4) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of every x86_64 CPU; the blocks lie inside the bounds asserted
+    // above (u < rows4 <= rows, t < cols4 <= cols).
+    unsafe {
+        use std::arch::x86_64::*;
+        for u in (0..rows4).step_by(4) {
+            for t in (0..cols4).step_by(4) {
+                let at = |k: usize| src.as_ptr().add((u + k) * src_stride + t);
+                let (r0, r1) = (_mm_loadu_ps(at(0)), _mm_loadu_ps(at(1)));
+                let (r2, r3) = (_mm_loadu_ps(at(2)), _mm_loadu_ps(at(3)));
+                let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+                let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+                let base = dst.as_mut_ptr();
+                let to = |k: usize| base.add((t + k) * dst_stride + u);
+                _mm_storeu_ps(to(0), _mm_movelh_ps(t0, t2));
+                _mm_storeu_ps(to(1), _mm_movehl_ps(t2, t0));
+                _mm_storeu_ps(to(2), _mm_movelh_ps(t1, t3));
+                _mm_storeu_ps(to(3), _mm_movehl_ps(t3, t1));
+            }
+        }
+    }
+    for u in 0..rows {
+        let from = if u < rows4 { cols4 } else { 0 };
+        for t in from..cols {
+            dst[t * dst_stride + u] = src[u * src_stride + t];
+        }
+    }
 }
 
 /// `dst[m x n] (+)= lhs[m x k] rhs[k x n]`, strides in values as (row, column).
@@ -275,6 +321,77 @@ pub struct Epilogue<'a> {
     pub relu_affine: Option<(&'a [f32], &'a [f32])>,
 }
 
+/// Writes the epilogue of `acc`'s positions `[i, i + j4)` for channels `[0, co4)` to the
+/// output, position `j` of channel `co` at `index(co, j)`, in blocks of 4 positions x 4
+/// channels that SSE transposes in registers (`acc` is `[position][c_out]`, the output
+/// channel-major). Returns `(co4, j4)`, the channels and positions it wrote; the caller
+/// writes the rest. Without SSE (wasm), writes nothing.
+#[allow(unused_variables)]
+fn blocked_scatter(
+    acc: &[f32],
+    i: usize,
+    c_out: usize,
+    valid: usize,
+    epilogue: &Epilogue,
+    index: impl Fn(usize, usize) -> usize,
+    out: Shared,
+) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let (co4, j4) = (c_out - c_out % 4, valid - valid % 4);
+        assert!(
+            j4 == 0 || co4 == 0 || (i + j4 - 1) * c_out + co4 <= acc.len(),
+            "conv3x3: product out of bounds"
+        );
+        let relu = epilogue.relu_affine.is_some();
+        let bias = epilogue.bias;
+        let (scale, shift) = epilogue.relu_affine.unzip();
+        // SAFETY: SSE is part of every x86_64 CPU; the assert above keeps the values read
+        // inside `acc`, and the caller's `index` gives, for each channel, 4 consecutive
+        // output positions inside the output that only this tile writes.
+        unsafe {
+            for co in (0..co4).step_by(4) {
+                let (mut b, mut sc, mut sh) = (
+                    [_mm_setzero_ps(); 4],
+                    [_mm_set1_ps(1.0); 4],
+                    [_mm_setzero_ps(); 4],
+                );
+                for u in 0..4 {
+                    b[u] = _mm_set1_ps(bias.map_or(0.0, |v| v[co + u]));
+                    sc[u] = _mm_set1_ps(scale.map_or(1.0, |v| v[co + u]));
+                    sh[u] = _mm_set1_ps(shift.map_or(0.0, |v| v[co + u]));
+                }
+                for j in (0..j4).step_by(4) {
+                    let row = |t: usize| acc.as_ptr().add((i + j + t) * c_out + co);
+                    let (r0, r1) = (_mm_loadu_ps(row(0)), _mm_loadu_ps(row(1)));
+                    let (r2, r3) = (_mm_loadu_ps(row(2)), _mm_loadu_ps(row(3)));
+                    let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+                    let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+                    let columns = [
+                        _mm_movelh_ps(t0, t2),
+                        _mm_movehl_ps(t2, t0),
+                        _mm_movelh_ps(t1, t3),
+                        _mm_movehl_ps(t3, t1),
+                    ];
+                    for u in 0..4 {
+                        let mut v = _mm_add_ps(columns[u], b[u]);
+                        if relu {
+                            // max(v, 0) as f32::max gives it: 0 where v is NaN.
+                            let r = _mm_max_ps(v, _mm_setzero_ps());
+                            v = _mm_add_ps(_mm_mul_ps(r, sc[u]), sh[u]);
+                        }
+                        _mm_storeu_ps(out.0.add(index(co + u, j)), v);
+                    }
+                }
+            }
+        }
+        (co4, j4)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    (0, 0)
+}
+
 /// Forward: `x [batch, c_in, h, w]`, `weight [c_out, c_in, 3, 3]`, optional `bias [c_out]`
 /// -> `[batch, c_out, h, w]`.
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, geo: &Geometry) -> Vec<f32> {
@@ -331,16 +448,27 @@ pub fn forward_with(x: &[f32], weight: &[f32], epilogue: Epilogue, geo: &Geometr
                 );
             }
             geo.rows(p, n, |i, q, valid, _| {
+                // Blocks of 4 positions x 4 channels transposed in registers where the CPU
+                // has them; the rest value by value.
+                let (co4, j4) = blocked_scatter(
+                    acc,
+                    i,
+                    c_out,
+                    valid,
+                    &epilogue,
+                    |co, j| (sample * c_out + co) * plane_out + q + j,
+                    out,
+                );
                 for co in 0..c_out {
+                    let from = if co < co4 { j4 } else { 0 };
                     let b = bias.map_or(0.0, |b| b[co]);
                     let (scale, shift) = epilogue
                         .relu_affine
                         .map_or((1.0, 0.0), |(a, s)| (a[co], s[co]));
                     let relu = epilogue.relu_affine.is_some();
                     let base = (sample * c_out + co) * plane_out + q;
-                    let src = acc[i * c_out + co..].iter().step_by(c_out);
-                    for (j, v) in src.take(valid).enumerate() {
-                        let v = v + b;
+                    for j in from..valid {
+                        let v = acc[(i + j) * c_out + co] + b;
                         let v = if relu { v.max(0.0) * scale + shift } else { v };
                         // SAFETY: `base + j` < y.len(), and each (sample, channel, position)
                         // belongs to exactly one tile, so no two threads write the same
@@ -395,13 +523,9 @@ pub fn weight_grad(x: &[f32], dy: &[f32], geo: &Geometry) -> (Vec<f32>, Vec<f32>
         with_scratch(n * c_out, |grad| {
             // grad [n][c_out]: the tile's output gradient, zero on the junk columns.
             geo.rows(p, n, |i, q, valid, seg| {
-                for co in 0..c_out {
-                    let src = &dy[(sample * c_out + co) * plane_out + q..][..valid];
-                    let dst = grad[i * c_out + co..].iter_mut().step_by(c_out);
-                    for (j, d) in dst.take(seg).enumerate() {
-                        *d = if j < valid { src[j] } else { 0.0 };
-                    }
-                }
+                let src = &dy[sample * c_out * plane_out + q..];
+                transpose(src, plane_out, c_out, valid, &mut grad[i * c_out..], c_out);
+                grad[(i + valid) * c_out..(i + seg) * c_out].fill(0.0);
             });
             let (kernel, bias) = acc.split_at_mut(kernel_len);
             for kh in 0..3 {
