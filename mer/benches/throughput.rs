@@ -13,7 +13,9 @@
 //! librosa and PyTorch on the very same samples. Environment:
 //! - `MER_BENCH_WAV`: where to write the song (default: `$TMPDIR/mer_bench_song.wav`);
 //! - `MER_BENCH_RUNS`: timed runs of each front-end stage (default 7);
-//! - `MER_BENCH_BATCHES`: timed batches per batch size (default 10, after 2 of warm-up).
+//! - `MER_BENCH_BATCHES`: timed batches per batch size (default 10, after 2 of warm-up);
+//! - `MER_BENCH_MALLOC=default`: glibc's malloc settings rather than those `trainer` sets
+//!   for every command (`mer::alloc`).
 //!
 //! Every figure is the median of its runs. Prints two Markdown tables.
 
@@ -198,6 +200,10 @@ fn threads() -> String {
 }
 
 fn main() {
+    // As `trainer` sets malloc for every command, `predict` included (mer::alloc);
+    // MER_BENCH_MALLOC=default keeps glibc's defaults.
+    let tuned = std::env::var("MER_BENCH_MALLOC").as_deref() != Ok("default")
+        && mer::alloc::tune_for_training();
     let runs = env_usize("MER_BENCH_RUNS", 7);
     let n_batches = env_usize("MER_BENCH_BATCHES", 10);
     let wav_path = std::env::var_os("MER_BENCH_WAV")
@@ -271,9 +277,14 @@ fn main() {
     let per = patches.n_mels * patches.frames;
     println!();
     println!(
-        "### Classifier inference (Rust, burn 0.22.1 flex), CPU threads: {}; {} parameters (burn's count, with BatchNorm running statistics); median of {n_batches} batches after {WARM_UP} of warm-up",
+        "### Classifier inference (Rust, burn 0.22.1 flex), CPU threads: {}; {} parameters (burn's count, with BatchNorm running statistics); median of {n_batches} batches after {WARM_UP} of warm-up; malloc {}",
         threads(),
-        model.num_params()
+        model.num_params(),
+        if tuned {
+            "tuned as trainer sets it"
+        } else {
+            "defaults"
+        }
     );
     println!();
     println!("| batch | median ms / batch | patches/s |");

@@ -7,7 +7,9 @@
 //! and the trim threshold out of reach keeps that memory in the heap for the next step.
 //! Measured with `benches/training.rs` (BENCHMARKS.md): SCAE +12 %, CPC +25 % patches per
 //! second, the classifier unchanged. The cost: the process keeps its peak heap until it
-//! exits, which suits a training run.
+//! exits, which suits a training run. `trainer` sets it for every command, `predict`
+//! included: classifier inference over batches of 32 gained 15-20 % from it
+//! (`benches/throughput.rs`, which sets it too).
 
 /// Applies the settings above (glibc on Linux; elsewhere nothing). Returns whether glibc
 /// took both.
