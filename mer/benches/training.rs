@@ -48,21 +48,26 @@ fn main() {
     };
 
     if wanted("scae") {
-        let mut model = Scae::new(&device);
+        // Taken by each step and given back updated, as the trainer does: a clone kept
+        // alive meanwhile would make the optimizer copy every parameter it updates.
+        let mut slot = Some(Scae::new(&device));
         let mut optim = AmsgradConfig::new().init();
         let x = patches(b, &device);
         let secs = median_secs(steps, || {
+            let model = slot.take().expect("the model");
             let noisy = x.clone() + x.random_like(Distribution::Normal(0.0, 0.3));
             let loss =
                 MseLoss::new().forward(model.forward(noisy), x.clone().detach(), Reduction::Mean);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-3, model.clone(), grads);
+            slot = Some(optim.step(1e-3, model, grads));
             let _ = loss.into_scalar::<f32>();
         });
         row("SCAE", b, secs);
     }
     if wanted("cpc") {
-        let mut model = Cpc::new(&device);
+        // Taken by each step and given back updated, as the trainer does: a clone kept
+        // alive meanwhile would make the optimizer copy every parameter it updates.
+        let mut slot = Some(Cpc::new(&device));
         let mut optim = AmsgradConfig::new().init();
         let span = CPC_PAST + CPC_FUTURE;
         let x = patches(b * span, &device);
@@ -71,6 +76,7 @@ fn main() {
             &device,
         );
         let secs = median_secs(steps, || {
+            let model = slot.take().expect("the model");
             let codes = model.encode(x.clone()).reshape([b, span, CPC_CODE]);
             let past = codes.clone().slice([0..b, 0..CPC_PAST, 0..CPC_CODE]);
             let future = codes.slice([0..b, CPC_PAST..span, 0..CPC_CODE]);
@@ -81,7 +87,7 @@ fn main() {
                 .init(&device)
                 .forward(logits, y.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-3, model.clone(), grads);
+            slot = Some(optim.step(1e-3, model, grads));
             let _ = loss.into_scalar::<f32>();
         });
         row(
@@ -91,7 +97,9 @@ fn main() {
         );
     }
     if wanted("classifier") {
-        let mut model = Classifier::new(&device);
+        // Taken by each step and given back updated, as the trainer does: a clone kept
+        // alive meanwhile would make the optimizer copy every parameter it updates.
+        let mut slot = Some(Classifier::new(&device));
         let mut optim = AmsgradConfig::new().init();
         let x = patches(b, &device);
         let labels = |classes: i64| {
@@ -103,12 +111,13 @@ fn main() {
         let (q, a, v) = (labels(4), labels(2), labels(2));
         let ce = CrossEntropyLossConfig::new().init(&device);
         let secs = median_secs(steps, || {
+            let model = slot.take().expect("the model");
             let out = model.forward(x.clone());
             let loss = ce.forward(out.quadrant, q.clone())
                 + ce.forward(out.arousal, a.clone())
                 + ce.forward(out.valence, v.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-3, model.clone(), grads);
+            slot = Some(optim.step(1e-3, model, grads));
             let _ = loss.into_scalar::<f32>();
         });
         row("classifier (Full: every layer trained)", b, secs);
