@@ -234,13 +234,10 @@ fn transpose(
             }
         }
     }
-    // The rest through iterators, which need no bounds check per value (all of it in wasm).
     for u in 0..rows {
         let from = if u < rows4 { cols4 } else { 0 };
-        if from < cols {
-            let row = &src[u * src_stride + from..][..cols - from];
-            let column = dst[from * dst_stride + u..].iter_mut().step_by(dst_stride);
-            column.zip(row).for_each(|(d, v)| *d = *v);
+        for t in from..cols {
+            dst[t * dst_stride + u] = src[u * src_stride + t];
         }
     }
 }
@@ -464,18 +461,14 @@ pub fn forward_with(x: &[f32], weight: &[f32], epilogue: Epilogue, geo: &Geometr
                 );
                 for co in 0..c_out {
                     let from = if co < co4 { j4 } else { 0 };
-                    if from == valid {
-                        continue;
-                    }
                     let b = bias.map_or(0.0, |b| b[co]);
                     let (scale, shift) = epilogue
                         .relu_affine
                         .map_or((1.0, 0.0), |(a, s)| (a[co], s[co]));
                     let relu = epilogue.relu_affine.is_some();
                     let base = (sample * c_out + co) * plane_out + q;
-                    let src = acc[(i + from) * c_out + co..].iter().step_by(c_out);
-                    for (j, v) in (from..valid).zip(src) {
-                        let v = v + b;
+                    for j in from..valid {
+                        let v = acc[(i + j) * c_out + co] + b;
                         let v = if relu { v.max(0.0) * scale + shift } else { v };
                         // SAFETY: `base + j` < y.len(), and each (sample, channel, position)
                         // belongs to exactly one tile, so no two threads write the same
