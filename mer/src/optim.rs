@@ -51,7 +51,9 @@ impl Optimizer for Amsgrad {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        // No state yet: zero moments, whose first update is burn's first step exactly.
+        // No state yet: the step is the first (`StepScalars::first`), which ignores the
+        // moments given, zeros here. A state without a maximum (a record of Adam without
+        // AMSGrad) starts it at zero: max(0, m2) is burn's new m2 but for a NaN gradient.
         let (time, moment_1, moment_2, max_moment_2) = match state {
             Some(AdamState { momentum: m }) => {
                 let max = m.max_moment_2.unwrap_or_else(|| m.moment_2.zeros_like());

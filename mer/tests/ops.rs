@@ -503,7 +503,7 @@ fn amsgrad_kernel_matches_the_tensor_operations() {
     use burn::backend::Dispatch;
     use mer::ops::EncoderOps;
     use mer::ops::adam::Amsgrad;
-    let run = |device: &Device| {
+    let run = |device: &Device, time: usize| {
         device.seed(12);
         let t = |mean: f64, std: f64| {
             Tensor::<2>::random([70, 1000], Distribution::Normal(mean, std), device).into_dispatch()
@@ -511,7 +511,7 @@ fn amsgrad_kernel_matches_the_tensor_operations() {
         let (param, grad, m1) = (t(0.0, 1.0), t(0.0, 0.1), t(0.0, 0.01));
         let m2 = Tensor::<2>::from_dispatch(t(0.0, 1e-3)).powi_scalar(2);
         let max = Tensor::<2>::from_dispatch(t(0.0, 1e-3)).powi_scalar(2);
-        let step = Amsgrad::at(0.9, 0.999, 1e-7, 1e-3, 7);
+        let step = Amsgrad::at(0.9, 0.999, 1e-7, 1e-3, time);
         let (p, m1, m2, max) = <Dispatch as EncoderOps>::amsgrad_step(
             param,
             grad,
@@ -527,11 +527,17 @@ fn amsgrad_kernel_matches_the_tensor_operations() {
                 .unwrap()
         })
     };
-    let (kernel, default) = (run(&Device::flex()), run(&Device::flex().autodiff()));
-    for (i, (a, b)) in kernel.iter().zip(&default).enumerate() {
-        assert_eq!(
-            a, b,
-            "output {i} (parameter, moment 1, moment 2, max moment 2)"
+    // The first step (moments start from the gradient) and a later one.
+    for time in [1, 7] {
+        let (kernel, default) = (
+            run(&Device::flex(), time),
+            run(&Device::flex().autodiff(), time),
         );
+        for (i, (a, b)) in kernel.iter().zip(&default).enumerate() {
+            assert_eq!(
+                a, b,
+                "step {time}, output {i} (parameter, moment 1, moment 2, max moment 2)"
+            );
+        }
     }
 }

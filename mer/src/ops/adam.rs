@@ -18,6 +18,9 @@ pub struct Amsgrad {
     pub epsilon: f32,
     /// The learning rate, in f32 as burn's scalar multiplication takes it.
     pub lr: f32,
+    /// The moments start here (no state yet): `m1 = (1 - beta_1) g`, `m2 = (1 - beta_2) g²`
+    /// and `max_m2 = m2`, as burn's first step sets them (the moments given are ignored).
+    pub first: bool,
 }
 
 impl Amsgrad {
@@ -31,6 +34,7 @@ impl Amsgrad {
             factor: correction_2 / (1.0 - beta_1.powi(t)),
             epsilon: epsilon * correction_2,
             lr: lr as f32,
+            first: time == 1,
         }
     }
 }
@@ -64,11 +68,17 @@ pub fn step(
         .collect();
     for_each(jobs, |((((p, g), m1), m2), mx)| {
         for ((((p, &g), m1), m2), mx) in p.iter_mut().zip(g).zip(m1).zip(m2).zip(mx) {
-            *m1 = *m1 * s.beta_1 + g * keep_1;
-            *m2 = *m2 * s.beta_2 + g * g * keep_2;
-            // burn's max_pair: the new value where the old maximum is lower.
-            if *mx < *m2 {
+            if s.first {
+                *m1 = g * keep_1;
+                *m2 = g * g * keep_2;
                 *mx = *m2;
+            } else {
+                *m1 = *m1 * s.beta_1 + g * keep_1;
+                *m2 = *m2 * s.beta_2 + g * g * keep_2;
+                // burn's max_pair: the new value where the old maximum is lower.
+                if *mx < *m2 {
+                    *mx = *m2;
+                }
             }
             *p -= *m1 * s.factor / (mx.sqrt() + s.epsilon) * s.lr;
         }

@@ -77,7 +77,10 @@ impl Geometry {
     /// sample each.
     fn tiles(&self) -> Vec<(usize, usize, usize)> {
         let grid = self.grid();
-        let len = (TILE_VALUES / self.c_in.max(self.c_out)).max(64).min(grid);
+        let len = (TILE_VALUES / self.c_in.max(self.c_out).max(1))
+            .max(64)
+            .min(grid)
+            .max(1);
         (0..self.batch)
             .flat_map(|s| {
                 (0..grid)
@@ -523,8 +526,10 @@ pub fn weight_grad(x: &[f32], dy: &[f32], geo: &Geometry) -> (Vec<f32>, Vec<f32>
         with_scratch(n * c_out, |grad| {
             // grad [n][c_out]: the tile's output gradient, zero on the junk columns.
             geo.rows(p, n, |i, q, valid, seg| {
-                let src = &dy[sample * c_out * plane_out + q..];
-                transpose(src, plane_out, c_out, valid, &mut grad[i * c_out..], c_out);
+                if c_out > 0 {
+                    let src = &dy[sample * c_out * plane_out + q..];
+                    transpose(src, plane_out, c_out, valid, &mut grad[i * c_out..], c_out);
+                }
                 grad[(i + valid) * c_out..(i + seg) * c_out].fill(0.0);
             });
             let (kernel, bias) = acc.split_at_mut(kernel_len);
@@ -542,7 +547,7 @@ pub fn weight_grad(x: &[f32], dy: &[f32], geo: &Geometry) -> (Vec<f32>, Vec<f32>
                     (c_in, 1),
                 );
             }
-            for row in grad.chunks_exact(c_out) {
+            for row in grad.chunks_exact(c_out.max(1)) {
                 bias.iter_mut().zip(row).for_each(|(b, g)| *b += g);
             }
         });
@@ -641,6 +646,29 @@ mod tests {
             width: 31,
         },
     ];
+
+    /// No channels, no rows or no samples: outputs of the right (possibly empty) size,
+    /// zero gradients, no panic.
+    #[test]
+    fn empty_shapes_give_empty_or_zero_results() {
+        let geo = |batch, c_out, height| Geometry {
+            batch,
+            c_in: 3,
+            c_out,
+            height,
+            width: 5,
+        };
+        for geo in [geo(2, 0, 4), geo(2, 4, 0), geo(0, 4, 4)] {
+            let x = values(geo.input_len(), 1);
+            let weight = values(geo.weight_len(), 2);
+            let dy = values(geo.output_len(), 3);
+            assert_eq!(forward(&x, &weight, None, &geo).len(), geo.output_len());
+            assert_eq!(input_grad(&dy, &weight, &geo), vec![0.0; geo.input_len()]);
+            let (dw, db) = weight_grad(&x, &dy, &geo);
+            assert_eq!((dw.len(), db.len()), (geo.weight_len(), geo.c_out));
+            assert!(dw.iter().chain(&db).all(|&v| v == 0.0), "{geo:?}");
+        }
+    }
 
     #[test]
     fn forward_matches_the_definition() {

@@ -186,21 +186,24 @@ pub trait EncoderOps: Backend {
         FloatTensor<Self>,
         FloatTensor<Self>,
     ) {
-        let moment_1 = Self::float_add(
-            Self::float_mul_scalar(moment_1, step.beta_1.into()),
-            Self::float_mul_scalar(grad.clone(), (1.0 - step.beta_1).into()),
+        let new_1 = Self::float_mul_scalar(grad.clone(), (1.0 - step.beta_1).into());
+        let new_2 = Self::float_mul_scalar(
+            Self::float_mul(grad.clone(), grad),
+            (1.0 - step.beta_2).into(),
         );
-        let moment_2 = Self::float_add(
-            Self::float_mul_scalar(moment_2, step.beta_2.into()),
-            Self::float_mul_scalar(
-                Self::float_mul(grad.clone(), grad),
-                (1.0 - step.beta_2).into(),
-            ),
-        );
-        let bool_dtype =
-            burn::backend::get_or_init_device_settings::<Self>(&param.device()).bool_dtype;
-        let lower = Self::float_lower(max_moment_2.clone(), moment_2.clone(), bool_dtype);
-        let max_moment_2 = Self::float_mask_where(max_moment_2, lower, moment_2.clone());
+        let (moment_1, moment_2, max_moment_2) = if step.first {
+            (new_1, new_2.clone(), new_2)
+        } else {
+            let moment_1 =
+                Self::float_add(Self::float_mul_scalar(moment_1, step.beta_1.into()), new_1);
+            let moment_2 =
+                Self::float_add(Self::float_mul_scalar(moment_2, step.beta_2.into()), new_2);
+            let bool_dtype =
+                burn::backend::get_or_init_device_settings::<Self>(&param.device()).bool_dtype;
+            let lower = Self::float_lower(max_moment_2.clone(), moment_2.clone(), bool_dtype);
+            let max = Self::float_mask_where(max_moment_2, lower, moment_2.clone());
+            (moment_1, moment_2, max)
+        };
         let update = Self::float_div(
             Self::float_mul_scalar(moment_1.clone(), step.factor.into()),
             Self::float_add_scalar(Self::float_sqrt(max_moment_2.clone()), step.epsilon.into()),
