@@ -194,6 +194,30 @@ fn pad(x: &[f32], geo: &Geometry) -> Vec<f32> {
     })
 }
 
+/// Four rows of 4 values, loaded from `row(0..4)`, as four columns: SSE shuffles in
+/// registers.
+///
+/// # Safety
+/// Each `row(k)` points at 4 readable values.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn columns4(row: impl Fn(usize) -> *const f32) -> [std::arch::x86_64::__m128; 4] {
+    use std::arch::x86_64::*;
+    // SAFETY: as the caller promises; SSE is part of every x86_64 CPU.
+    unsafe {
+        let (r0, r1) = (_mm_loadu_ps(row(0)), _mm_loadu_ps(row(1)));
+        let (r2, r3) = (_mm_loadu_ps(row(2)), _mm_loadu_ps(row(3)));
+        let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+        let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+        [
+            _mm_movelh_ps(t0, t2),
+            _mm_movehl_ps(t2, t0),
+            _mm_movelh_ps(t1, t3),
+            _mm_movehl_ps(t3, t1),
+        ]
+    }
+}
+
 /// `dst[t dst_stride + u] = src[u src_stride + t]` for `u < rows`, `t < cols`: a block of
 /// `rows` strided rows written as `cols` strided rows, in 4 x 4 blocks that SSE transposes
 /// in registers where the CPU has it (x86_64), the rest value by value.
@@ -223,17 +247,11 @@ fn transpose(
         use std::arch::x86_64::*;
         for u in (0..rows4).step_by(4) {
             for t in (0..cols4).step_by(4) {
-                let at = |k: usize| src.as_ptr().add((u + k) * src_stride + t);
-                let (r0, r1) = (_mm_loadu_ps(at(0)), _mm_loadu_ps(at(1)));
-                let (r2, r3) = (_mm_loadu_ps(at(2)), _mm_loadu_ps(at(3)));
-                let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
-                let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+                let columns = columns4(|k| src.as_ptr().add((u + k) * src_stride + t));
                 let base = dst.as_mut_ptr();
-                let to = |k: usize| base.add((t + k) * dst_stride + u);
-                _mm_storeu_ps(to(0), _mm_movelh_ps(t0, t2));
-                _mm_storeu_ps(to(1), _mm_movehl_ps(t2, t0));
-                _mm_storeu_ps(to(2), _mm_movelh_ps(t1, t3));
-                _mm_storeu_ps(to(3), _mm_movehl_ps(t3, t1));
+                for (k, c) in columns.into_iter().enumerate() {
+                    _mm_storeu_ps(base.add((t + k) * dst_stride + u), c);
+                }
             }
         }
     }
@@ -366,17 +384,7 @@ fn blocked_scatter(
                     sh[u] = _mm_set1_ps(shift.map_or(0.0, |v| v[co + u]));
                 }
                 for j in (0..j4).step_by(4) {
-                    let row = |t: usize| acc.as_ptr().add((i + j + t) * c_out + co);
-                    let (r0, r1) = (_mm_loadu_ps(row(0)), _mm_loadu_ps(row(1)));
-                    let (r2, r3) = (_mm_loadu_ps(row(2)), _mm_loadu_ps(row(3)));
-                    let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
-                    let (t2, t3) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
-                    let columns = [
-                        _mm_movelh_ps(t0, t2),
-                        _mm_movehl_ps(t2, t0),
-                        _mm_movelh_ps(t1, t3),
-                        _mm_movehl_ps(t3, t1),
-                    ];
+                    let columns = columns4(|t| acc.as_ptr().add((i + j + t) * c_out + co));
                     for u in 0..4 {
                         let mut v = _mm_add_ps(columns[u], b[u]);
                         if relu {

@@ -284,7 +284,12 @@ mod flex {
     /// A tensor of `values` in the float type `like` has.
     fn tensor_like(values: Vec<f32>, shape: &[usize], like: &FlexTensor) -> FlexTensor {
         let t = FlexTensor::from_data(TensorData::new(values, shape.to_vec()));
-        match like.dtype() {
+        in_dtype(t, like.dtype())
+    }
+
+    /// An f32 tensor in the float type `dtype`.
+    fn in_dtype(t: FlexTensor, dtype: DType) -> FlexTensor {
+        match dtype {
             DType::F32 => t,
             dtype => Flex::float_cast(t, dtype.into()),
         }
@@ -433,10 +438,7 @@ mod flex {
                 values_mut(&mut mx),
                 &step,
             );
-            let back = |t: FlexTensor| match dtype {
-                DType::F32 => t,
-                dtype => Flex::float_cast(t, dtype.into()),
-            };
+            let back = |t| in_dtype(t, dtype);
             (back(p), back(m1), back(m2), back(mx))
         }
 
