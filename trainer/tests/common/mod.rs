@@ -210,3 +210,18 @@ pub fn transfer_feat_ext(encoder: &Path, music: &Path, out: &Path, extra: &[&str
     flags.extend_from_slice(extra);
     transfer_to(encoder, music, "feat-ext", out, &flags)
 }
+
+/// Asserts that `trainer evaluate --json`'s patch-level weighted quadrant F1 is the one the
+/// model file stored for its test part (`trainer inspect --json`'s metadata `meta`).
+pub fn assert_evaluation_is_stored(evaluation: &serde_json::Value, meta: &serde_json::Value) {
+    let stored = meta["metrics"]["test"]["patch"]["quadrant"]["f1_weighted"]
+        .as_f64()
+        .unwrap();
+    let f1 = evaluation["patch"]["quadrant"]["scores"]["weighted"]["f1"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (f1 - stored).abs() < 1e-9,
+        "evaluate {f1} vs stored {stored}"
+    );
+}
